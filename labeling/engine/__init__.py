@@ -4,6 +4,7 @@ Plain Python and numpy; it never imports Django, so it works from a notebook as 
 """
 
 from .analysis import LFStats, MatrixStats, conflict_matrix, lf_stats, matrix_stats
+from .label_model import LabelModel
 from .majority import TIE_POLICIES, MajorityVote, predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix, vote_counts
 from .metrics import ClassScores, SplitScores, score_split
@@ -13,6 +14,7 @@ __all__ = [
     "TIE_POLICIES",
     "ClassScores",
     "LFStats",
+    "LabelModel",
     "MajorityVote",
     "MatrixStats",
     "SplitScores",
