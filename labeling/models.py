@@ -1,0 +1,127 @@
+"""Programmatic labeling: labeling functions, their immutable versions with stored votes, label-model runs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+
+from projects.models import JobStatus, Project
+
+
+def pack(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes | memoryview | None) -> np.ndarray | None:
+    if data is None:
+        return None
+    return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
+
+
+class LFKind(models.TextChoices):
+    KEYWORD = "keyword", "Keyword"
+    REGEX = "regex", "Regex"
+
+
+class LabelingFunctionQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(deleted_at__isnull=True)
+
+    def active(self):
+        return self.live().filter(active=True)
+
+
+class LabelingFunction(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="lfs")
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Deleting keeps the row so that past runs still name their inputs.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    current = models.ForeignKey("LFVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = LabelingFunctionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"], condition=models.Q(deleted_at__isnull=True), name="lf_name_unique_live"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LFVersion(models.Model):
+    """One immutable definition of an LF, and its votes over the project's samples once applied."""
+
+    lf = models.ForeignKey(LabelingFunction, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=LFKind.choices)
+    label = models.SmallIntegerField()
+    config = models.JSONField(default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    message = models.TextField(blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    # Votes over rows 0..n_rows-1 (int16, -1 abstain), in the project's row order.
+    n_rows = models.PositiveIntegerField(default=0)
+    votes = models.BinaryField(null=True, blank=True)
+    coverage = models.FloatField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["lf_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["lf", "number"], name="lf_version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.lf.name} v{self.number}"
+
+    def vote_array(self) -> np.ndarray | None:
+        return unpack(self.votes)
+
+
+class LabelModelRun(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    stage = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Inputs: the LF versions, in label-matrix column order.
+    lf_versions = models.JSONField(default=list)
+    n_samples = models.PositiveIntegerField(default=0)
+    # Outputs.
+    model = models.JSONField(default=dict)
+    coverage = models.FloatField(null=True, blank=True)
+    summary = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    lf_stats = models.JSONField(default=list)
+    conflict_rows = models.JSONField(default=list)
+    probabilities = models.BinaryField(null=True, blank=True)
+    predictions = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "status", "created_at"])]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+    def probability_array(self) -> np.ndarray | None:
+        return unpack(self.probabilities)
+
+    def prediction_array(self) -> np.ndarray | None:
+        return unpack(self.predictions)

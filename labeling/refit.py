@@ -1,0 +1,164 @@
+"""A refit: build the label matrix from stored votes, fit the label model, score it, store the run."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from projects.models import JobStatus
+
+from . import engine
+from .models import LabelModelRun, pack
+from .services import current_versions, project_columns
+
+log = logging.getLogger(__name__)
+
+SPLITS = {"train": 0, "dev": 1, "test": 2}
+TIE_POLICY = "abstain"
+# Conflicting samples listed on the dashboard; the run keeps the rows, the page looks the samples up.
+CONFLICT_ROWS = 500
+
+
+def _stage(run_id: int, text: str) -> None:
+    LabelModelRun.objects.filter(pk=run_id).update(stage=text)
+
+
+def _fit(k: int, seed: int, model_name: str, L: np.ndarray, split: np.ndarray, gold: np.ndarray):
+    from .engine import LabelModel
+
+    train = split == SPLITS["train"]
+    dev = (split == SPLITS["dev"]) & (gold >= 0)
+    options = {} if model_name in ("", "auto") else {"model": model_name}
+    model = LabelModel(cardinality=k, seed=seed, **options)
+    model.fit(L[train] if train.any() else L, L_dev=L[dev] if dev.any() else None, Y_dev=gold[dev] if dev.any() else None)
+    return model
+
+
+def _split_metrics(pred: np.ndarray, split: np.ndarray, gold: np.ndarray, labels: list[str]) -> dict:
+    out = {}
+    for name in ("dev", "test"):
+        mask = split == SPLITS[name]
+        s = engine.score_split(pred[mask], gold[mask], len(labels))
+        out[name] = {
+            "n": int(mask.sum()),
+            "n_gold": s.n_gold,
+            "n_covered": s.n_covered,
+            "coverage": s.coverage,
+            "accuracy": s.accuracy,
+            "accuracy_covered": s.accuracy_covered,
+            "f1_macro": s.f1_macro,
+            "f1_macro_covered": s.f1_macro_covered,
+            "per_class": {
+                labels[c]: {"precision": cs.precision, "recall": cs.recall, "f1": cs.f1, "support": cs.support}
+                for c, cs in enumerate(s.per_class)
+            },
+            "confusion_matrix": [list(row) for row in s.confusion],
+            "abstained": list(s.abstained),
+        }
+    return out
+
+
+def refit(run_id: int) -> None:
+    """Carry out a queued run once every active LF's votes are in (the worker's job; idempotent)."""
+    run = LabelModelRun.objects.select_related("project").filter(pk=run_id).first()
+    if run is None or run.status != JobStatus.QUEUED:
+        return
+    project = run.project
+    versions = list(current_versions(project))
+    if any(v.status in (JobStatus.QUEUED, JobStatus.RUNNING) for v in versions):
+        return  # the last application to finish asks for this run again
+    claimed = LabelModelRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=timezone.now(), stage="building the label matrix"
+    )
+    if claimed != 1:
+        return
+    try:
+        _compute(run, versions)
+    except Exception as exc:
+        log.exception("refit %s failed", run_id)
+        LabelModelRun.objects.filter(pk=run_id).update(
+            status=JobStatus.FAILED, message=f"the refit failed: {exc}"[:2000], finished_at=timezone.now(), stage=""
+        )
+
+
+def _compute(run: LabelModelRun, versions) -> None:
+    project = run.project
+    labels = project.labels
+    k = len(labels)
+    split, gold = project_columns(project)
+    n = len(split)
+    usable = [v for v in versions if v.status == JobStatus.DONE and v.n_rows == n]
+    skipped = [v for v in versions if v not in usable]
+    if not usable:
+        reason = "no active labeling function has votes" + (
+            f" ({', '.join(f'{v.lf.name}: {v.message or v.status}' for v in skipped)})" if skipped else ""
+        )
+        LabelModelRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.FAILED, message=reason, finished_at=timezone.now(), stage=""
+        )
+        return
+    L = np.stack([v.vote_array().astype(np.int64) for v in usable], axis=1) if n else np.zeros((0, len(usable)), dtype=np.int64)
+    _stage(run.pk, f"fitting the label model on {int((split == 0).sum()):,} train samples × {len(usable)} LFs")
+    model = _fit(k, project.seed, project.label_model, L, split, gold)
+    proba = model.predict_proba(L).astype(np.float32)
+    pred = model.predict(L, tie_policy=TIE_POLICY)
+    _stage(run.pk, "scoring against gold labels")
+    stats = engine.lf_stats(L, gold)
+    whole = engine.matrix_stats(L, gold)
+    learned = getattr(model, "learned_accuracies", None)
+    lf_stats = []
+    for j, (v, s) in enumerate(zip(usable, stats, strict=True)):
+        lf_stats.append(
+            {
+                "lf": v.lf_id,
+                "version": v.pk,
+                "version_number": v.number,
+                "name": v.lf.name,
+                "kind": v.kind,
+                "label": labels[v.label],
+                "coverage": s.coverage,
+                "overlaps": s.overlaps,
+                "conflicts": s.conflicts,
+                "polarity": [labels[p] for p in s.polarity],
+                "correct": s.correct,
+                "incorrect": s.incorrect,
+                "empirical_accuracy": s.empirical_accuracy,
+                "learned_accuracy": None if learned is None else float(learned[j]),
+            }
+        )
+    _, _, conflicted = engine.analysis.row_masks(L)
+    predicted = np.bincount(pred[pred >= 0], minlength=k) if n else np.zeros(k, dtype=int)
+    summary = {
+        "n": n,
+        "coverage": whole.coverage,
+        "overlap": whole.overlap,
+        "conflict": whole.conflict,
+        "precision": whole.precision,
+        "covered": whole.covered,
+        "conflicted": whole.conflicted,
+        "uninformative": int((pred < 0).sum()),
+        "tie_policy": TIE_POLICY,
+        "predicted_distribution": {labels[c]: int(predicted[c]) for c in range(k)},
+        "gold_distribution": {labels[c]: int((gold == c).sum()) for c in range(k)},
+        "skipped_lfs": [{"name": v.lf.name, "status": v.status, "message": v.message} for v in skipped],
+    }
+    info = model.describe() if hasattr(model, "describe") else {"name": type(model).__name__}
+    with transaction.atomic():
+        LabelModelRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.DONE,
+            stage="",
+            finished_at=timezone.now(),
+            lf_versions=[v.pk for v in usable],
+            n_samples=n,
+            model=info,
+            coverage=whole.coverage,
+            summary=summary,
+            metrics=_split_metrics(pred, split, gold, labels),
+            lf_stats=lf_stats,
+            conflict_rows=[int(r) for r in np.flatnonzero(conflicted)[:CONFLICT_ROWS]],
+            probabilities=pack(proba),
+            predictions=pack(pred.astype(np.int16)),
+        )

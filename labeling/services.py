@@ -1,0 +1,280 @@
+"""Every change to labeling functions and label-model runs goes through a function here.
+
+The flow (DESIGN.md): saving an LF makes an immutable version and, after commit, queues the application of
+that version alone; when every active LF's votes are in, one refit builds the label matrix, fits the label
+model and stores a run. Requests that arrive while a refit is still queued join it instead of adding one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from projects.models import JobStatus, Project, Sample
+from projects.services import ServiceError
+
+from .engine import lfs as lf_engine
+from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion, pack
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SAMPLES = 8
+
+
+def _clean_definition(project: Project, kind: str, label, config) -> tuple[str, int, dict]:
+    if kind not in LFKind.values:
+        raise ServiceError(f"unknown kind {kind!r}; choose one of {', '.join(LFKind.values)}", "kind")
+    if isinstance(label, int) and not isinstance(label, bool):
+        index = label if 0 <= label < project.cardinality else None
+    else:
+        index = project.label_index(str(label or ""))
+    if index is None:
+        raise ServiceError(f"label must be one of the project's classes: {', '.join(project.labels)}", "label")
+    try:
+        parsed = lf_engine.parse_config(kind, config)
+    except lf_engine.LFConfigError as exc:
+        raise ServiceError(str(exc), "config") from None
+    if isinstance(parsed, lf_engine.KeywordConfig):
+        clean = {
+            "keywords": list(parsed.keywords),
+            "whole_word": parsed.whole_word,
+            "case_sensitive": parsed.case_sensitive,
+            "mode": parsed.mode,
+        }
+    else:
+        clean = {"pattern": parsed.pattern}
+    return kind, index, clean
+
+
+def _clean_name(name) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("the labeling function needs a name", "name")
+    if len(name) > 100:
+        raise ServiceError("a name can have at most 100 characters", "name")
+    return name
+
+
+def _queue_application(version: LFVersion) -> None:
+    from .tasks import apply_lf_version
+
+    transaction.on_commit(lambda: apply_lf_version.delay(version.pk))
+
+
+def _new_version(lf: LabelingFunction, *, user, kind: str, label: int, config: dict) -> LFVersion:
+    last = lf.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = LFVersion.objects.create(lf=lf, number=last + 1, kind=kind, label=label, config=config, created_by=user)
+    lf.current = version
+    lf.save(update_fields=["current"])
+    _queue_application(version)
+    return version
+
+
+@transaction.atomic
+def create_lf(*, project: Project, user, name, kind, label, config, active: bool = True) -> LabelingFunction:
+    name = _clean_name(name)
+    kind, index, clean = _clean_definition(project, kind, label, config)
+    if LabelingFunction.objects.live().filter(project=project, name=name).exists():
+        raise ServiceError(f"there is already a labeling function named {name!r}", "name")
+    lf = LabelingFunction.objects.create(project=project, name=name, active=bool(active), created_by=user)
+    _new_version(lf, user=user, kind=kind, label=index, config=clean)
+    return lf
+
+
+@transaction.atomic
+def update_lf(*, lf: LabelingFunction, user, name=None, kind=None, label=None, config=None, active=None) -> LabelingFunction:
+    """Rename, (de)activate, or redefine an LF; a new definition makes a new version, applied alone."""
+    lf = LabelingFunction.objects.select_for_update().get(pk=lf.pk)
+    project = lf.project
+    current = lf.current
+    if name is not None:
+        name = _clean_name(name)
+        if LabelingFunction.objects.live().filter(project=project, name=name).exclude(pk=lf.pk).exists():
+            raise ServiceError(f"there is already a labeling function named {name!r}", "name")
+        lf.name = name
+    changed_activity = active is not None and bool(active) != lf.active
+    if active is not None:
+        lf.active = bool(active)
+    lf.save(update_fields=["name", "active"])
+    if kind is not None or label is not None or config is not None:
+        new = _clean_definition(
+            project,
+            kind if kind is not None else current.kind,
+            label if label is not None else current.label,
+            config if config is not None else current.config,
+        )
+        if new != (current.kind, current.label, current.config):
+            _new_version(lf, user=user, kind=new[0], label=new[1], config=new[2])
+            return lf
+    if changed_activity:
+        transaction.on_commit(lambda: request_refit(project=project))
+    return lf
+
+
+@transaction.atomic
+def delete_lf(*, lf: LabelingFunction, user) -> None:
+    LabelingFunction.objects.filter(pk=lf.pk).update(deleted_at=timezone.now(), active=False)
+    project = lf.project
+    transaction.on_commit(lambda: request_refit(project=project))
+
+
+# --- reading the project's text ------------------------------------------------------------------------------
+
+
+def project_texts(project: Project) -> list[str]:
+    return list(Sample.objects.filter(project=project).order_by("row").values_list("text", flat=True))
+
+
+def project_columns(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """Split code (0 train, 1 dev, 2 test) and gold label (-1 none) per row, in row order."""
+    codes = {"train": 0, "dev": 1, "test": 2}
+    rows = list(Sample.objects.filter(project=project).order_by("row").values_list("split", "gold_label"))
+    split = np.fromiter((codes[s] for s, _ in rows), dtype=np.int8, count=len(rows))
+    gold = np.fromiter((-1 if g is None else g for _, g in rows), dtype=np.int64, count=len(rows))
+    return split, gold
+
+
+# --- preview ---------------------------------------------------------------------------------------------------
+
+
+def preview_lf(*, project: Project, kind, label, config, exclude_lf: LabelingFunction | None = None) -> dict:
+    """The figures of an unsaved LF over the whole project: coverage, accuracy on gold, conflicts, examples."""
+    kind, index, clean = _clean_definition(project, kind, label, config)
+    parsed = lf_engine.parse_config(kind, clean)
+    samples = list(Sample.objects.filter(project=project).order_by("row").values_list("row", "external_id", "text", "gold_label"))
+    texts = [s[2] for s in samples]
+    mask = lf_engine.matches(parsed, texts)
+    n = len(samples)
+    gold = np.fromiter((-1 if s[3] is None else s[3] for s in samples), dtype=np.int64, count=n)
+    on_gold = mask & (gold >= 0)
+    correct = int((gold[on_gold] == index).sum())
+    incorrect = int(on_gold.sum()) - correct
+    others = _current_votes(project, n, exclude_lf)
+    conflicts = 0
+    if others is not None and n:
+        disagree = ((others != -1) & (others != index)).any(axis=1)
+        conflicts = int((mask & disagree).sum())
+    hits = np.flatnonzero(mask)
+    examples = []
+    for i in hits[:PREVIEW_SAMPLES]:
+        row, external_id, text, g = samples[int(i)]
+        examples.append(
+            {
+                "row": row,
+                "id": external_id,
+                "text": text,
+                "spans": lf_engine.spans(parsed, text),
+                "gold": project.label_name(g),
+            }
+        )
+    return {
+        "n": n,
+        "hits": int(mask.sum()),
+        "coverage": float(mask.mean()) if n else 0.0,
+        "correct": correct,
+        "incorrect": incorrect,
+        "empirical_accuracy": correct / (correct + incorrect) if correct + incorrect else None,
+        "conflicts": conflicts / n if n else 0.0,
+        "conflict_count": conflicts,
+        "label": project.labels[index],
+        "examples": examples,
+    }
+
+
+def _current_votes(project: Project, n: int, exclude_lf=None) -> np.ndarray | None:
+    versions = current_versions(project).filter(status=JobStatus.DONE, n_rows=n)
+    if exclude_lf is not None:
+        versions = versions.exclude(lf=exclude_lf)
+    arrays = [v.vote_array() for v in versions]
+    if not arrays:
+        return None
+    return np.stack(arrays, axis=1)
+
+
+def current_versions(project: Project):
+    """The current version of every active LF, in LF creation order (the label matrix's column order)."""
+    return (
+        LFVersion.objects.filter(lf__project=project, lf__active=True, lf__deleted_at__isnull=True, lf__current_id=F("id"))
+        .select_related("lf")
+        .order_by("lf__created_at", "lf_id")
+    )
+
+
+# --- application -------------------------------------------------------------------------------------------------
+
+
+def apply_version(version_id: int) -> None:
+    """Apply one LF version to every sample and store its votes (the worker's job; idempotent)."""
+    claimed = LFVersion.objects.filter(pk=version_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, processed=0, message=""
+    )
+    if claimed != 1:
+        return
+    version = LFVersion.objects.select_related("lf__project").get(pk=version_id)
+    project = version.lf.project
+    try:
+        texts = project_texts(project)
+        votes = lf_engine.apply(version.kind, version.config, version.label, texts)
+    except Exception as exc:
+        log.exception("applying LF version %s failed", version_id)
+        LFVersion.objects.filter(pk=version_id).update(status=JobStatus.FAILED, message=str(exc)[:2000])
+    else:
+        n = len(texts)
+        LFVersion.objects.filter(pk=version_id).update(
+            status=JobStatus.DONE,
+            votes=pack(votes),
+            n_rows=n,
+            processed=n,
+            coverage=float((votes != -1).mean()) if n else 0.0,
+            applied_at=timezone.now(),
+        )
+    request_refit(project=project)
+
+
+def samples_added(project: Project) -> None:
+    """New samples make every current version's votes short: re-apply them (each alone, in the worker)."""
+    with transaction.atomic():
+        for version in current_versions(project).select_for_update(of=("self",)):
+            if version.status in (JobStatus.DONE, JobStatus.FAILED):
+                LFVersion.objects.filter(pk=version.pk).update(status=JobStatus.QUEUED)
+                _queue_application(version)
+        if not current_versions(project).exists():
+            return
+    request_refit(project=project)
+
+
+def pending_versions(project: Project) -> list[LFVersion]:
+    return list(current_versions(project).filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]))
+
+
+# --- refits -----------------------------------------------------------------------------------------------------------
+
+
+def request_refit(*, project: Project, user=None, force: bool = False) -> LabelModelRun | None:
+    """Queue a refit once the votes of every active LF are in; join a refit that is already queued.
+
+    Returns the queued run, or None when votes are still being computed (the last application to finish asks
+    again) or when there is nothing to fit. `force` (a person asking) raises instead of returning None for
+    a project without active LFs.
+    """
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        versions = list(current_versions(project))
+        if not versions:
+            if force:
+                raise ServiceError("there are no active labeling functions to fit a label model on; write one first")
+            return None
+        run = LabelModelRun.objects.filter(project=project, status=JobStatus.QUEUED).first()
+        if run is None:
+            run = LabelModelRun.objects.create(project=project, requested_by=user, stage="waiting for votes")
+        if any(v.status in (JobStatus.QUEUED, JobStatus.RUNNING) for v in versions):
+            return run
+        from .tasks import refit as refit_task
+
+        run_id = run.pk
+        transaction.on_commit(lambda: refit_task.delay(run_id))
+        return run

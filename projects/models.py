@@ -1,0 +1,191 @@
+"""Who and what: projects, their members and roles, samples, hand labels and imports."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    DEVELOPER = "developer", "Developer"
+    REVIEWER = "reviewer", "Reviewer"
+    ANNOTATOR = "annotator", "Annotator"
+    VIEWER = "viewer", "Viewer"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    DEV = "dev", "Dev"
+    TEST = "test", "Test"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ProjectQuerySet(models.QuerySet):
+    def for_user(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    instructions = models.TextField(blank=True, help_text="Shown to annotators beside each sample.")
+    # Ordered class names; a vote or hand label stores the index, so classes are only ever appended.
+    labels = models.JSONField(default=list)
+    # Which label model refits use: "auto" picks by dev score (see labeling.engine.LabelModel).
+    label_model = models.CharField(max_length=40, default="auto")
+    seed = models.IntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def cardinality(self) -> int:
+        return len(self.labels)
+
+    def label_index(self, name: str) -> int | None:
+        try:
+            return self.labels.index(name)
+        except ValueError:
+            return None
+
+    def label_name(self, index: int | None) -> str | None:
+        if index is None or index < 0 or index >= len(self.labels):
+            return None
+        return self.labels[index]
+
+    def label_keys(self) -> list[tuple[str, str]]:
+        """(key, class name) pairs: 1..9 then 0, then letters that are not taken by actions."""
+        keys = [str(i) for i in range(1, 10)] + ["0"] + list("qwertyiopadfghjklzxcvnm")
+        return list(zip(keys, self.labels, strict=False))
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class SampleQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(project=project)
+
+    def unlabeled(self):
+        return self.filter(annotations__isnull=True)
+
+
+class Sample(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="samples")
+    # Dense index inside the project (0..n-1): the position of the sample in every vote array.
+    row = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=255)
+    text = models.TextField()
+    fields = models.JSONField(default=dict, blank=True)
+    split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
+    # The agreed hand label (a class index), kept in step with the annotations by projects.services.
+    gold_label = models.SmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SampleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["row"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "row"], name="sample_row_unique"),
+            models.UniqueConstraint(fields=["project", "external_id"], name="sample_external_id_unique"),
+        ]
+        indexes = [models.Index(fields=["project", "split", "row"])]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.external_id}"
+
+
+class Annotation(models.Model):
+    """One annotator's hand label on one sample; `label` is None when the annotator skipped it."""
+
+    class Source(models.TextChoices):
+        HUMAN = "human", "Labeled in Chorus"
+        IMPORT = "import", "Imported"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
+    label = models.SmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sample", "annotator"],
+                condition=models.Q(annotator__isnull=False),
+                name="one_annotation_per_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["sample"], condition=models.Q(source="import"), name="one_imported_label_per_sample"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "annotator", "updated_at"])]
+
+    @property
+    def skipped(self) -> bool:
+        return self.label is None
+
+
+class ImportJob(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    filename = models.CharField(max_length=255)
+    # text_field, id_field, label_field, split_field, label_map, format, split ratios and seed.
+    options = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    processed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    imported = models.PositiveIntegerField(default=0)
+    labels_imported = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.DONE:
+            return 100
+        if not self.total:
+            return 0
+        return min(99, int(100 * self.processed / self.total))

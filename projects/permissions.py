@@ -1,0 +1,66 @@
+"""One place that decides what a member may do in a project.
+
+Every page, htmx fragment, API view and export asks `can` (or `project_for`), so the rules cannot drift
+apart. Someone who is not a member gets 404 for anything of the project: its existence is private too.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from .models import Membership, Project, Role
+
+ALL = frozenset(Role.values)
+STAFF = frozenset({Role.ADMIN, Role.DEVELOPER})
+
+# action -> roles allowed to do it
+RULES: dict[str, frozenset[str]] = {
+    "view_project": ALL,
+    "label": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.ANNOTATOR}),
+    "view_samples": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.VIEWER}),
+    "view_dashboard": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.VIEWER}),
+    "view_lfs": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.VIEWER}),
+    "edit_lfs": STAFF,
+    "run_refit": STAFF,
+    "import": STAFF,
+    "export": STAFF,
+    "manage_project": frozenset({Role.ADMIN}),
+}
+
+
+def role_of(user, project: Project) -> str | None:
+    if not user.is_authenticated:
+        return None
+    cache = getattr(user, "_chorus_roles", None)
+    if cache is None:
+        cache = user._chorus_roles = {}
+    if project.pk not in cache:
+        cache[project.pk] = (
+            Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+        )
+    return cache[project.pk]
+
+
+def can(user, action: str, project: Project) -> bool:
+    if action not in RULES:
+        raise ValueError(f"unknown action {action!r}")
+    return role_of(user, project) in RULES[action]
+
+
+def check(user, action: str, project: Project) -> None:
+    """Raise Http404 for outsiders and PermissionDenied (403) for members whose role does not allow it."""
+    role = role_of(user, project)
+    if role is None:
+        raise Http404("No such project.")
+    if role not in RULES[action]:
+        raise PermissionDenied(f"Your role in this project ({role}) does not allow this.")
+
+
+def project_for(user, project_id, action: str) -> Project:
+    try:
+        project = Project.objects.get(pk=int(project_id))
+    except (Project.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such project.") from None
+    check(user, action, project)
+    return project

@@ -1,0 +1,11 @@
+"""Signals projects sends so that apps built on it (labeling) can react without projects importing them.
+
+Receivers must only call a service; no business logic lives in a receiver.
+"""
+
+from django.dispatch import Signal
+
+# Sent after an import's transaction commits: project, first_row, count.
+samples_imported = Signal()
+# Sent after commit when a sample's gold label may have changed: project, sample_ids.
+gold_changed = Signal()
