@@ -6,6 +6,9 @@ PORT ?= 8000
 # The suite runs on real PostgreSQL and Redis (see README for starting them).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# Separate names let several checkouts (or people) run the suite at once without sharing state.
+TEST_DB_NAME ?= test_chorus
+TEST_DATA_DIR ?= $(CURDIR)/var/test
 
 .PHONY: run test install static lint bench
 
@@ -28,8 +31,8 @@ run: install static
 	PORT=$(PORT) $(PY) manage.py serve
 
 test: install static
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_QUEUE=chorus-test \
-	CHORUS_DATA_DIR=$(CURDIR)/var/test SECRET_KEY=tests-only-secret \
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_DATABASE_NAME=$(TEST_DB_NAME) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	CELERY_QUEUE=chorus-test CHORUS_DATA_DIR=$(TEST_DATA_DIR) SECRET_KEY=tests-only-secret \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
