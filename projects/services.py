@@ -95,6 +95,38 @@ def add_member(*, project: Project, user, role: str) -> Membership:
     return membership
 
 
+def _keep_an_admin(project: Project, user) -> None:
+    """A project always keeps at least one admin, or nobody could manage its members again."""
+    others = Membership.objects.filter(project=project, role=Role.ADMIN).exclude(user=user)
+    if not others.select_for_update().exists():
+        raise ServiceError("the project needs at least one admin; make someone else admin first", "role")
+
+
+@transaction.atomic
+def change_role(*, project: Project, user, role: str) -> Membership:
+    if role not in Role.values:
+        raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", "role")
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        raise ServiceError(f"{user} is not a member of this project", "user")
+    if membership.role == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(project, user)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, project: Project, user) -> None:
+    """Take the user out of the project; their hand labels stay (they are the project's data)."""
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        raise ServiceError(f"{user} is not a member of this project", "user")
+    if membership.role == Role.ADMIN:
+        _keep_an_admin(project, user)
+    membership.delete()
+
+
 # --- imports -------------------------------------------------------------------------------------------------
 
 
