@@ -125,3 +125,21 @@ class LabelModelRun(models.Model):
 
     def prediction_array(self) -> np.ndarray | None:
         return unpack(self.predictions)
+
+
+class VoteChunk(models.Model):
+    """The votes of one LF version on rows [start, stop), while its application is spread over workers.
+
+    Merged into LFVersion.votes by row index when the last chunk is in, then deleted. Writing the same chunk
+    twice (a redelivered task) replaces it, so nothing is duplicated.
+    """
+
+    version = models.ForeignKey(LFVersion, on_delete=models.CASCADE, related_name="chunks")
+    start = models.PositiveIntegerField()
+    stop = models.PositiveIntegerField()
+    votes = models.BinaryField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["version_id", "start"]
+        constraints = [models.UniqueConstraint(fields=["version", "start"], name="vote_chunk_unique")]

@@ -8,8 +8,8 @@ from . import services
 
 
 @receiver(samples_imported)
-def on_samples_imported(sender, project, **kwargs):
-    services.samples_added(project)
+def on_samples_imported(sender, project, first_row=0, count=0, **kwargs):
+    services.samples_added(project, first_row, count)
 
 
 @receiver(gold_changed)

@@ -8,11 +8,11 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from projects.models import JobStatus
+from projects.models import JobStatus, Sample
 
 from . import engine
-from .models import LabelModelRun, pack
-from .services import current_versions, project_columns
+from .models import LabelModelRun, LFVersion, pack
+from .services import current_versions, project_columns, queue_application
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,14 @@ def refit(run_id: int) -> None:
     versions = list(current_versions(project))
     if any(v.status in (JobStatus.QUEUED, JobStatus.RUNNING) for v in versions):
         return  # the last application to finish asks for this run again
+    n = Sample.objects.filter(project=project).count()
+    short = [v for v in versions if v.status == JobStatus.DONE and v.n_rows != n]
+    if short:
+        # Votes from before the latest import: re-apply those versions; their completion asks again.
+        for v in short:
+            if LFVersion.objects.filter(pk=v.pk, status=JobStatus.DONE).update(status=JobStatus.QUEUED):
+                queue_application(v)
+        return
     claimed = LabelModelRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, started_at=timezone.now(), stage="building the label matrix"
     )

@@ -18,7 +18,7 @@ from projects.models import JobStatus, Project, Sample
 from projects.services import ServiceError
 
 from .engine import lfs as lf_engine
-from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion, pack
+from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def _clean_name(name) -> str:
     return name
 
 
-def _queue_application(version: LFVersion) -> None:
+def queue_application(version: LFVersion) -> None:
+    """Queue the application of this version alone, once the current transaction commits."""
     from .tasks import apply_lf_version
 
     transaction.on_commit(lambda: apply_lf_version.delay(version.pk))
@@ -70,7 +71,7 @@ def _new_version(lf: LabelingFunction, *, user, kind: str, label: int, config: d
     version = LFVersion.objects.create(lf=lf, number=last + 1, kind=kind, label=label, config=config, created_by=user)
     lf.current = version
     lf.save(update_fields=["current"])
-    _queue_application(version)
+    queue_application(version)
     return version
 
 
@@ -207,41 +208,16 @@ def current_versions(project: Project):
 # --- application -------------------------------------------------------------------------------------------------
 
 
-def apply_version(version_id: int) -> None:
-    """Apply one LF version to every sample and store its votes (the worker's job; idempotent)."""
-    claimed = LFVersion.objects.filter(pk=version_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, processed=0, message=""
-    )
-    if claimed != 1:
-        return
-    version = LFVersion.objects.select_related("lf__project").get(pk=version_id)
-    project = version.lf.project
-    try:
-        texts = project_texts(project)
-        votes = lf_engine.apply(version.kind, version.config, version.label, texts)
-    except Exception as exc:
-        log.exception("applying LF version %s failed", version_id)
-        LFVersion.objects.filter(pk=version_id).update(status=JobStatus.FAILED, message=str(exc)[:2000])
-    else:
-        n = len(texts)
-        LFVersion.objects.filter(pk=version_id).update(
-            status=JobStatus.DONE,
-            votes=pack(votes),
-            n_rows=n,
-            processed=n,
-            coverage=float((votes != -1).mean()) if n else 0.0,
-            applied_at=timezone.now(),
-        )
-    request_refit(project=project)
-
-
-def samples_added(project: Project) -> None:
+def samples_added(project: Project, first_row: int = 0, count: int = 0) -> None:
     """New samples make every current version's votes short: re-apply them (each alone, in the worker)."""
+    from . import snapshot
+
+    snapshot.append(project, first_row, count)
     with transaction.atomic():
         for version in current_versions(project).select_for_update(of=("self",)):
             if version.status in (JobStatus.DONE, JobStatus.FAILED):
                 LFVersion.objects.filter(pk=version.pk).update(status=JobStatus.QUEUED)
-                _queue_application(version)
+                queue_application(version)
         if not current_versions(project).exists():
             return
     request_refit(project=project)

@@ -2,13 +2,18 @@
 
 from celery import shared_task
 
+from . import application
 from . import refit as refit_service
-from . import services
 
 
 @shared_task(name="labeling.apply_lf_version", acks_late=True)
-def apply_lf_version(version_id: int) -> None:
-    services.apply_version(version_id)
+def apply_lf_version(version_id: int, chunk_rows: int | None = None) -> None:
+    application.start(version_id, chunk_rows)
+
+
+@shared_task(name="labeling.apply_lf_chunk", acks_late=True)
+def apply_lf_chunk(version_id: int, chunk_start: int) -> None:
+    application.apply_chunk(version_id, chunk_start)
 
 
 @shared_task(name="labeling.refit", acks_late=True)

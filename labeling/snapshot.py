@@ -1,0 +1,133 @@
+"""A columnar snapshot of each project's samples (Parquet), which workers read instead of the database.
+
+One Parquet part per import (rows first..last), so an import appends a part rather than rewriting the
+whole project. Workers keep the loaded table in memory, keyed by the parts on disk, so a resource is read
+once per worker, not once per chunk. A snapshot that does not match the database (samples made outside an
+import, or a missing folder) is rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+
+from projects.models import Project, Sample
+
+READ_BATCH = 20_000
+_cache: dict[int, tuple[tuple, pa.Table]] = {}
+_lock = threading.Lock()
+
+
+def folder(project: Project) -> Path:
+    # The creation time keeps a new project that reuses an id (a recreated database) off an old snapshot.
+    stamp = int(project.created_at.timestamp() * 1_000_000)
+    return Path(settings.MEDIA_ROOT) / "snapshots" / f"project-{project.pk}-{stamp}"
+
+
+def _parts(project: Project) -> list[Path]:
+    path = folder(project)
+    if not path.is_dir():
+        return []
+    return sorted(path.glob("rows-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _write_part(project: Project, first_row: int, last_row: int) -> int:
+    """Write rows first_row..last_row (inclusive) of the project as one part; returns the rows written."""
+    rows, texts, fields = [], [], []
+    qs = (
+        Sample.objects.filter(project=project, row__gte=first_row, row__lte=last_row)
+        .order_by("row")
+        .values_list("row", "text", "fields")
+    )
+    for row, text, extra in qs.iterator(chunk_size=READ_BATCH):
+        rows.append(row)
+        texts.append(text)
+        fields.append(extra or {})
+    if not rows:
+        return 0
+    names = sorted({k for f in fields for k in f} - {"row", "text"})
+    columns = {
+        "row": pa.array(rows, type=pa.int64()),
+        "text": pa.array(texts, type=pa.large_string()),
+    }
+    for name in names:
+        columns[f"field:{name}"] = pa.array([_as_text(f.get(name)) for f in fields], type=pa.large_string())
+    table = pa.table(columns)
+    path = folder(project)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / f".rows-{first_row}.parquet.tmp"
+    pq.write_table(table, tmp)
+    tmp.replace(path / f"rows-{first_row}.parquet")
+    return len(rows)
+
+
+def append(project: Project, first_row: int, count: int) -> None:
+    """Add the rows of one import to the snapshot (called after the import commits)."""
+    if count:
+        _write_part(project, first_row, first_row + count - 1)
+
+
+def rebuild(project: Project) -> None:
+    path = folder(project)
+    if path.exists():
+        shutil.rmtree(path)
+    n = Sample.objects.filter(project=project).count()
+    if n:
+        _write_part(project, 0, n - 1)
+
+
+def _fingerprint(parts: list[Path]) -> tuple:
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in parts)
+
+
+def load(project: Project, n_rows: int) -> pa.Table:
+    """Rows 0..n_rows-1 of the project's samples, in order, with columns row, text and field:<name>."""
+    parts = _parts(project)
+    table = _read(project.pk, parts)
+    if table is None or table.num_rows < n_rows or not _dense(table):
+        rebuild(project)
+        parts = _parts(project)
+        table = _read(project.pk, parts)
+    if table is None:
+        return pa.table({"row": pa.array([], type=pa.int64()), "text": pa.array([], type=pa.large_string())})
+    if table.num_rows < n_rows:
+        raise RuntimeError(f"the snapshot of project {project.pk} has {table.num_rows} rows, expected {n_rows}")
+    # Rows past n_rows arrived after this application started; the next application covers them.
+    return table.slice(0, n_rows)
+
+
+def _dense(table: pa.Table) -> bool:
+    import numpy as np
+
+    rows = table.column("row").to_numpy()
+    return bool(rows.size == 0 or (rows[0] == 0 and np.all(np.diff(rows) == 1)))
+
+
+def _read(project_id: int, parts: list[Path]) -> pa.Table | None:
+    if not parts:
+        return None
+    key = _fingerprint(parts)
+    with _lock:
+        hit = _cache.get(project_id)
+        if hit and hit[0] == key:
+            return hit[1]
+    tables = [pq.read_table(p) for p in parts]
+    table = pa.concat_tables(tables, promote_options="default").combine_chunks()
+    table = table.sort_by("row")
+    with _lock:
+        _cache[project_id] = (key, table)
+    return table
