@@ -116,6 +116,9 @@ class LabelModelRun(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["project", "status", "created_at"])]
 
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.project_id} ({self.status})"
+
     @property
     def finished(self) -> bool:
         return self.status in (JobStatus.DONE, JobStatus.FAILED)
@@ -143,3 +146,6 @@ class VoteChunk(models.Model):
     class Meta:
         ordering = ["version_id", "start"]
         constraints = [models.UniqueConstraint(fields=["version", "start"], name="vote_chunk_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}[{self.start}:{self.stop}]"

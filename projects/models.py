@@ -153,6 +153,9 @@ class Annotation(models.Model):
         ]
         indexes = [models.Index(fields=["project", "annotator", "updated_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.annotator_id or self.source} on {self.sample_id}: {self.label}"
+
     @property
     def skipped(self) -> bool:
         return self.label is None
@@ -177,6 +180,9 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.filename} ({self.status})"
 
     @property
     def finished(self) -> bool:
