@@ -1,0 +1,109 @@
+"""Dawid–Skene: EM over one confusion matrix per source and the class prior.
+
+Each source j has theta[j, y, o] = P(source j gives outcome o | true class y). With abstain as an outcome
+(labeling functions) o runs over the k classes and abstain; with abstain ignored (crowd annotators) o runs
+over the k classes and theta is conditional on the source voting. See sources.py for the automatic rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .matrix import ABSTAIN, check_label_matrix
+from .sources import (
+    ConfusionModel,
+    check_prior,
+    class_vote_counts,
+    onehot_votes,
+    resolve_abstain,
+    softmax_rows,
+    unique_rows,
+)
+
+
+class DawidSkene(ConfusionModel):
+    name = "dawid_skene"
+
+    def __init__(
+        self,
+        cardinality: int,
+        abstain: str = "auto",
+        smoothing: float = 1.0,
+        max_iter: int = 200,
+        tol: float = 1e-7,
+        class_prior=None,
+        seed: int = 0,
+    ):
+        super().__init__(cardinality, abstain=abstain, seed=seed)
+        if smoothing < 0:
+            raise ValueError(f"smoothing must be non-negative, got {smoothing}")
+        self.smoothing = float(smoothing)
+        self.max_iter = max_iter
+        self.tol = tol
+        self.fixed_prior = None if class_prior is None else check_prior(class_prior, cardinality)
+        self.n_iter = 0
+        self.converged = False
+
+    def fit(self, L, **_ignored) -> DawidSkene:
+        k = self.cardinality
+        L = check_label_matrix(L, k)
+        n, m = L.shape
+        counts = class_vote_counts(L, k)
+        outcome = resolve_abstain(self.abstain, counts)
+        self.abstain_is_outcome = outcome
+        U, weight, _ = unique_rows(L)
+        if not outcome:
+            # With abstain ignored, a row without votes says nothing about anything, the prior included.
+            keep = (U != ABSTAIN).any(axis=1)
+            U, weight = U[keep], weight[keep]
+        V = onehot_votes(U, k)
+        w = weight.astype(float)[:, None]
+        # Initialise from majority vote: each row's vote shares (uniform where nobody votes).
+        votes = (V @ np.tile(np.eye(k), (m, 1))) if m else np.zeros((U.shape[0], k))
+        tot = votes.sum(axis=1, keepdims=True)
+        q = np.where(tot > 0, votes / np.where(tot > 0, tot, 1.0), 1.0 / k)
+        previous = -np.inf
+        self.converged = False
+        self.n_iter = 0
+        for it in range(1, self.max_iter + 1):
+            self._m_step(V, w, q, m, outcome)
+            scores = self._scores_sparse(V, m)
+            top = scores.max(axis=1, keepdims=True)
+            loglik = float((w[:, 0] * (top[:, 0] + np.log(np.exp(scores - top).sum(axis=1)))).sum())
+            q = softmax_rows(scores)
+            self.n_iter = it
+            if abs(loglik - previous) <= self.tol * max(1.0, abs(loglik)):
+                self.converged = True
+                break
+            previous = loglik
+        self._m_step(V, w, q, m, outcome)
+        self._learned_accuracies(V, w, q, m)
+        return self
+
+    def _m_step(self, V, w, q, m, outcome) -> None:
+        k = self.cardinality
+        wq = w * q
+        # cnt[j, y, l]: expected number of rows of class y where source j voted l.
+        cnt = np.asarray(V.T @ wq).reshape(m, k, k).transpose(0, 2, 1)
+        if outcome:
+            abst = wq.sum(axis=0)[None, :] - cnt.sum(axis=2)
+            cnt = np.concatenate([cnt, np.maximum(abst, 0.0)[:, :, None]], axis=2)
+        cnt = cnt + self.smoothing
+        self.theta = cnt / cnt.sum(axis=2, keepdims=True)
+        if self.fixed_prior is not None:
+            self.prior = self.fixed_prior
+        else:
+            mass = wq.sum(axis=0) + 1.0
+            self.prior = mass / mass.sum()
+
+    def _scores_sparse(self, V, m) -> np.ndarray:
+        table, base = self.tables()
+        return base[None, :] + np.asarray(V @ table[:, 1:, :].reshape(m * self.cardinality, self.cardinality))
+
+    def _learned_accuracies(self, V, w, q, m) -> None:
+        """P(source j is right | it votes), from the posterior: E[share of j's votes equal to the truth]."""
+        k = self.cardinality
+        cnt = np.asarray(V.T @ (w * q)).reshape(m, k, k)  # [j, l, y]
+        votes = cnt.sum(axis=(1, 2))
+        right = np.einsum("jcc->j", cnt)
+        self.learned_accuracies = np.where(votes > 0, right / np.where(votes > 0, votes, 1.0), np.nan)

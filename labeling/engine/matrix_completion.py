@@ -1,0 +1,176 @@
+"""A label model in the style of Snorkel's: conditional accuracies from the agreement statistics of L.
+
+One pass over L gives the sufficient statistics: per source and class the vote counts, and per pair of
+sources the joint counts of their votes (the Gram matrix of the one-hot votes). The fit then matches the
+first and second moments implied by theta[j, y, o] = P(source j gives o | y) and the class prior to them,
+so its cost does not depend on n.
+
+With abstain as an outcome the moments are over all rows (Snorkel's choice); with abstain ignored they
+are over the rows where both sources vote, which is what a crowd needs: two annotators who never label
+the same item say nothing about each other, rather than "they always disagree about voting".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .matrix import check_label_matrix
+from .sources import CHUNK_ROWS, ConfusionModel, check_prior, class_vote_counts, resolve_abstain
+
+
+@dataclass(frozen=True)
+class VoteMoments:
+    n: int
+    # m x k: votes per source and class
+    counts: np.ndarray
+    # (m*k) x (m*k): rows where source i voted l and source j voted l' (column j*k + l')
+    gram: np.ndarray
+
+
+def vote_moments(L: np.ndarray, cardinality: int) -> VoteMoments:
+    """One chunked pass over L. Columns that never occur are left out of the products (one-sided LFs)."""
+    n, m = L.shape
+    k = cardinality
+    counts = class_vote_counts(L, k)
+    present = np.flatnonzero(counts.ravel() > 0)
+    src, cls = present // k, present % k
+    gram_p = np.zeros((len(present), len(present)))
+    for start in range(0, n, CHUNK_ROWS):
+        chunk = L[start : start + CHUNK_ROWS]
+        X = (chunk[:, src] == cls[None, :]).astype(np.float32)
+        gram_p += X.T @ X
+    gram = np.zeros((m * k, m * k))
+    gram[np.ix_(present, present)] = gram_p
+    return VoteMoments(n=n, counts=counts, gram=gram)
+
+
+class MatrixCompletion(ConfusionModel):
+    """class_balance: None (uniform, Snorkel's default), "estimate", or the k class shares."""
+
+    name = "matrix_completion"
+
+    def __init__(
+        self,
+        cardinality: int,
+        abstain: str = "auto",
+        class_balance=None,
+        l2: float = 1e-2,
+        init_accuracy: float = 0.7,
+        max_iter: int = 200,
+        seed: int = 0,
+    ):
+        super().__init__(cardinality, abstain=abstain, seed=seed)
+        if not (class_balance is None or (isinstance(class_balance, str) and class_balance == "estimate")):
+            class_balance = check_prior(class_balance, cardinality)
+        self.class_balance = class_balance
+        self.l2 = float(l2)
+        self.init_accuracy = float(init_accuracy)
+        self.max_iter = max_iter
+        self.converged = False
+
+    def fit(self, L, **_ignored) -> MatrixCompletion:
+        L = check_label_matrix(L, self.cardinality)
+        return self.fit_moments(vote_moments(L, self.cardinality))
+
+    def fit_moments(self, mo: VoteMoments) -> MatrixCompletion:
+        k = self.cardinality
+        m = mo.counts.shape[0]
+        outcome = resolve_abstain(self.abstain, mo.counts)
+        self.abstain_is_outcome = outcome
+        n_out = k + 1 if outcome else k
+        G = mo.gram.reshape(m, k, m, k)
+        votes = mo.counts.sum(axis=1).astype(float)
+        if outcome:
+            # Moments over all rows; every pair of distinct sources weighs the same.
+            moments2 = G / max(mo.n, 1)
+            W = np.ones((m, m))
+            F = mo.counts / max(mo.n, 1)
+            wF = np.ones(m)
+        else:
+            # Moments over the rows where both vote, weighed by how many there are.
+            N = G.sum(axis=(1, 3))
+            moments2 = G / np.maximum(N, 1.0)[:, None, :, None]
+            W = N / max(N.max(), 1.0)
+            F = mo.counts / np.maximum(votes, 1.0)[:, None]
+            wF = votes / max(votes.max(), 1.0)
+        np.fill_diagonal(W, 0.0)
+        Wfull = np.repeat(np.repeat(W, k, axis=0), k, axis=1)
+        Ofull = moments2.reshape(m * k, m * k)
+        Fflat = F.ravel()
+        wFflat = np.repeat(wF, k)
+        z2 = max(float((Wfull * Ofull**2).sum()), 1e-12)
+        z1 = max(float((wFflat * Fflat**2).sum()), 1e-12)
+
+        eta0 = np.log(self._initial_theta(F, outcome, n_out))
+        estimate = isinstance(self.class_balance, str)
+        fixed_p = np.full(k, 1.0 / k) if self.class_balance is None or estimate else self.class_balance
+        n_eta = eta0.size
+        l2 = self.l2
+
+        def unpack(x):
+            eta = x[:n_eta].reshape(m, k, n_out)
+            theta = np.exp(eta - eta.max(axis=2, keepdims=True))
+            theta /= theta.sum(axis=2, keepdims=True)
+            if estimate:
+                rho = x[n_eta:]
+                p = np.exp(rho - rho.max())
+                p /= p.sum()
+            else:
+                p = fixed_p
+            return eta, theta, p
+
+        def loss(x):
+            eta, theta, p = unpack(x)
+            Tv = theta[:, :, :k].transpose(0, 2, 1).reshape(m * k, k)  # [(j,l), y]
+            s = np.sqrt(p)
+            A = Tv * s[None, :]
+            D = A @ A.T - Ofull
+            R = Wfull * D
+            Fm = Tv @ p
+            e = Fm - Fflat
+            d_eta = eta - eta0
+            value = (R * D).sum() / z2 + (wFflat * e**2).sum() / z1 + l2 * (d_eta**2).sum() / n_eta
+            gA = (4.0 / z2) * (R @ A)
+            gTv = gA * s[None, :] + (2.0 / z1) * (wFflat * e)[:, None] * p[None, :]
+            gp = (gA * Tv).sum(axis=0) / (2.0 * s) + (2.0 / z1) * ((wFflat * e) @ Tv)
+            g_theta = np.zeros_like(theta)
+            g_theta[:, :, :k] = gTv.reshape(m, k, k).transpose(0, 2, 1)
+            g_eta = theta * (g_theta - (g_theta * theta).sum(axis=2, keepdims=True))
+            g_eta += 2.0 * l2 * d_eta / n_eta
+            grad = g_eta.ravel()
+            if estimate:
+                grad = np.concatenate([grad, p * (gp - (gp * p).sum())])
+            return value, grad
+
+        x0 = eta0.ravel()
+        if estimate:
+            x0 = np.concatenate([x0, np.zeros(k)])
+        result = minimize(loss, x0, jac=True, method="L-BFGS-B", options={"maxiter": self.max_iter})
+        self.converged = bool(result.success)
+        _, theta, p = unpack(result.x)
+        self.theta = theta
+        self.prior = np.asarray(p, dtype=float)
+        self.learned_accuracies = np.where(votes > 0, self.accuracies_from_theta(), np.nan)
+        return self
+
+    def _initial_theta(self, F: np.ndarray, outcome: bool, n_out: int) -> np.ndarray:
+        """Every source right with init_accuracy, errors spread evenly, coverage as observed."""
+        k = self.cardinality
+        a = self.init_accuracy
+        conf = np.full((k, k), (1.0 - a) / (k - 1))
+        np.fill_diagonal(conf, a)
+        m = F.shape[0]
+        theta = np.zeros((m, k, n_out))
+        if outcome:
+            # P(vote l | y) = share of rows voting l, tilted towards y, with an equal prior.
+            votes = np.clip(F[:, None, :] * k * conf[None, :, :], 1e-6, None)
+            total = votes.sum(axis=2, keepdims=True)
+            votes = np.where(total > 0.98, votes * 0.98 / total, votes)
+            theta[:, :, :k] = votes
+            theta[:, :, k] = 1.0 - votes.sum(axis=2)
+        else:
+            theta[:, :, :] = conf[None, :, :]
+        return theta

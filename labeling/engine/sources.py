@@ -1,0 +1,186 @@
+"""What the learned label models share: the kind of each source, one-hot votes, and the posterior.
+
+A source's abstain means different things for the two kinds of source Chorus has. A labeling function is
+usually one-sided (it votes one class or abstains), so its abstain says "probably not that class" and must
+be modelled as an outcome of the source. A crowd annotator labels whatever items reach them: who labels an
+item is chance, so the abstain carries no information and must be ignored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .majority import predict_from_scores
+from .matrix import ABSTAIN, check_label_matrix
+
+ABSTAIN_MODES = ("auto", "outcome", "ignore")
+
+# A source casting at least this share of its votes for one class is one-sided.
+ONE_SIDED_SHARE = 0.99
+
+# Rows handled at once by the chunked passes: large enough for numpy, small enough for the cache.
+CHUNK_ROWS = 1 << 16
+
+
+def class_vote_counts(L: np.ndarray, cardinality: int) -> np.ndarray:
+    """m x k: how many times each source voted each class (one pass, chunked)."""
+    m = L.shape[1]
+    counts = np.zeros((m, cardinality), dtype=np.int64)
+    for start in range(0, L.shape[0], CHUNK_ROWS):
+        chunk = L[start : start + CHUNK_ROWS]
+        for c in range(cardinality):
+            counts[:, c] += (chunk == c).sum(axis=0)
+    return counts
+
+
+def abstain_is_informative(counts: np.ndarray) -> bool:
+    """The automatic rule: abstain is an outcome when most votes come from one-sided sources.
+
+    `counts` is m x k (class_vote_counts). Votes weigh, not sources, so an annotator who happened to label
+    three items alike does not turn a crowd into labeling functions.
+    """
+    votes = counts.sum(axis=1)
+    total = votes.sum()
+    if total == 0:
+        return True
+    one_sided = counts.max(axis=1) >= ONE_SIDED_SHARE * np.maximum(votes, 1)
+    return bool(votes[one_sided].sum() > 0.5 * total)
+
+
+def resolve_abstain(mode: str, counts: np.ndarray) -> bool:
+    """True when abstain is modelled as an outcome."""
+    if mode not in ABSTAIN_MODES:
+        raise ValueError(f"unknown abstain mode {mode!r}; choose one of {', '.join(ABSTAIN_MODES)}")
+    if mode == "auto":
+        return abstain_is_informative(counts)
+    return mode == "outcome"
+
+
+def onehot_votes(L: np.ndarray, cardinality: int) -> sp.csr_matrix:
+    """n x (m*k) sparse one-hot of the votes: column j*k + l is "source j voted l"."""
+    n, m = L.shape
+    voted = L != ABSTAIN
+    rows, cols = np.nonzero(voted)
+    indices = cols.astype(np.int64) * cardinality + L[rows, cols]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(voted.sum(axis=1), out=indptr[1:])
+    data = np.ones(len(rows), dtype=np.float64)
+    return sp.csr_matrix((data, indices, indptr), shape=(n, m * cardinality))
+
+
+def unique_rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of L, how often each occurs, and for each row of L the index of its distinct row.
+
+    Label matrices repeat a few vote patterns many times; EM over the distinct rows is the same fit.
+    """
+    if L.shape[0] == 0:
+        return L, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    small = L.astype(np.int8 if L.max() < 127 else np.int16)
+    small = np.ascontiguousarray(small)
+    keys = small.view(np.dtype((np.void, small.dtype.itemsize * small.shape[1]))).ravel()
+    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    return L[first], counts.astype(np.int64), inverse.ravel()
+
+
+def log_scores(L: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """n x k unnormalised log posterior: base + sum_j table[j, L[i, j] + 1].
+
+    `table` is m x (k+1) x k: row 0 is what an abstain adds, row l+1 what a vote for l adds.
+    Chunked table look-ups: no Python per sample, memory bounded by the chunk.
+    """
+    n, m = L.shape
+    k = table.shape[2]
+    out = np.empty((n, k))
+    flat = table.reshape(m * table.shape[1], k)
+    offsets = (np.arange(m) * table.shape[1])[None, :]
+    for start in range(0, n, CHUNK_ROWS):
+        codes = L[start : start + CHUNK_ROWS].astype(np.int64) + 1 + offsets
+        out[start : start + CHUNK_ROWS] = base[None, :] + flat[codes].sum(axis=1)
+    return out
+
+
+def softmax_rows(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1, keepdims=True)
+    return scores
+
+
+def posterior(L: np.ndarray, table: np.ndarray, base: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Rows summing to 1; a row where every source abstains gets the class prior (it is uninformative)."""
+    proba = softmax_rows(log_scores(L, table, base))
+    empty = ~(L != ABSTAIN).any(axis=1)
+    if empty.any():
+        proba[empty] = prior[None, :]
+    return proba
+
+
+class ConfusionModel:
+    """Shared by the learned models: theta[j, y, o] = P(source j gives outcome o | class y) and a prior.
+
+    With abstain as an outcome, o = k is the abstain; otherwise theta is conditional on the source voting.
+    """
+
+    name = "confusion"
+
+    def __init__(self, cardinality: int, abstain: str = "auto", seed: int = 0):
+        if cardinality < 2:
+            raise ValueError(f"cardinality must be at least 2, got {cardinality}")
+        if abstain not in ABSTAIN_MODES:
+            raise ValueError(f"unknown abstain mode {abstain!r}; choose one of {', '.join(ABSTAIN_MODES)}")
+        self.cardinality = cardinality
+        self.abstain = abstain
+        self.seed = seed
+        self.prior = np.full(cardinality, 1.0 / cardinality)
+        self.theta: np.ndarray | None = None
+        self.abstain_is_outcome: bool | None = None
+        self.learned_accuracies: np.ndarray | None = None
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """(m x (k+1) x k table for log_scores, base): what each outcome of each source adds to log P(y)."""
+        if self.theta is None:
+            raise RuntimeError("call fit() before predicting")
+        k = self.cardinality
+        log_theta = np.log(np.clip(self.theta, 1e-300, None))  # m x k(y) x outcomes
+        m = log_theta.shape[0]
+        table = np.zeros((m, k + 1, k))
+        base = np.log(self.prior)
+        if self.abstain_is_outcome:
+            table[:, 1:, :] = (log_theta[:, :, :k] - log_theta[:, :, k:]).transpose(0, 2, 1)
+            base = base + log_theta[:, :, k].sum(axis=0)
+        else:
+            table[:, 1:, :] = log_theta[:, :, :k].transpose(0, 2, 1)
+        return table, base
+
+    def accuracies_from_theta(self) -> np.ndarray:
+        """P(source j is right | it votes) implied by theta and the prior."""
+        assert self.theta is not None
+        k = self.cardinality
+        right = np.einsum("y,jyy->j", self.prior, self.theta[:, :, :k])
+        if self.abstain_is_outcome:
+            votes = np.einsum("y,jy->j", self.prior, 1.0 - self.theta[:, :, k])
+            return right / np.maximum(votes, 1e-12)
+        return right
+
+    def predict_proba(self, L) -> np.ndarray:
+        table, base = self.tables()
+        L = check_label_matrix(L, self.cardinality)
+        if L.shape[1] != table.shape[0]:
+            raise ValueError(
+                f"the model was fitted on {table.shape[0]} sources, this label matrix has {L.shape[1]}"
+            )
+        return posterior(L, table, base, self.prior)
+
+    def predict(self, L, tie_policy: str = "abstain") -> np.ndarray:
+        L = check_label_matrix(L, self.cardinality)
+        proba = self.predict_proba(L)
+        scores = np.where((L != ABSTAIN).any(axis=1)[:, None], proba, 0.0)
+        return predict_from_scores(scores, tie_policy, self.prior, self.seed)
+
+
+def check_prior(prior, cardinality: int) -> np.ndarray:
+    p = np.asarray(prior, dtype=float)
+    if p.shape != (cardinality,) or not np.all(p > 0):
+        raise ValueError(f"a class prior needs {cardinality} positive entries, got {prior!r}")
+    return p / p.sum()
