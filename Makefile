@@ -33,6 +33,7 @@ run: install static
 test: install static
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_DATABASE_NAME=$(TEST_DB_NAME) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_QUEUE=chorus-test CHORUS_DATA_DIR=$(TEST_DATA_DIR) SECRET_KEY=tests-only-secret \
+	CHORUS_SERVICE_HOSTS=127.0.0.1 \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

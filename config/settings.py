@@ -178,6 +178,8 @@ CHORUS_MAX_UPLOAD_BYTES = env_int("CHORUS_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
 CHORUS_MAX_TEXT_CHARS = env_int("CHORUS_MAX_TEXT_CHARS", 100_000)
 # One LF application is cut into chunks of this many rows, spread over the workers.
 CHORUS_APPLY_CHUNK_ROWS = env_int("CHORUS_APPLY_CHUNK_ROWS", 200_000)
+# Hosts that external-service labeling functions may call ("*" for any); empty: none.
+CHORUS_SERVICE_HOSTS = env_list("CHORUS_SERVICE_HOSTS", "")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -21,18 +21,41 @@ from django.utils import timezone
 
 from projects.models import JobStatus, Sample
 
-from . import snapshot
+from . import kinds, snapshot
 from .engine import lfs as lf_engine
+from .engine import predictions, service
 from .models import LFVersion, VoteChunk, pack, unpack
 
 log = logging.getLogger(__name__)
 
 
-def votes_for(version: LFVersion, table: pa.Table) -> np.ndarray:
-    """The version's votes (int16, -1 abstain) on the rows of `table` (a slice of the snapshot)."""
-    if version.kind in ("keyword", "regex"):
-        return lf_engine.apply(version.kind, version.config, version.label, table.column("text"))
-    raise ValueError(f"labeling functions of kind {version.kind!r} cannot be applied yet")
+def votes_for(version: LFVersion, table: pa.Table, first_row: int) -> np.ndarray:
+    """The version's votes (int16, -1 abstain) on the rows of `table`, a slice of the snapshot from first_row."""
+    kind = version.kind
+    if kind in ("keyword", "regex"):
+        return lf_engine.apply(kind, version.config, version.label, table.column("text"))
+    if kind == "predictions":
+        preds = kinds.load_predictions(version.config)
+        return predictions.votes_from_predictions(table.column("id"), preds, version.config.get("min_score"))
+    if kind == "service":
+        return _service_votes(version, table, first_row)
+    raise ValueError(f"labeling functions of kind {kind!r} cannot be applied")
+
+
+def _service_votes(version: LFVersion, table: pa.Table, first_row: int) -> np.ndarray:
+    """Ask the service only about rows this version has no answer for yet (answers are kept by version)."""
+    cfg = service.parse_service_config(version.config, settings.CHORUS_SERVICE_HOSTS)
+    labels = version.lf.project.labels
+    known = version.vote_array()
+    n = table.num_rows
+    votes = np.full(n, -1, dtype=np.int16)
+    have = 0 if known is None else max(0, min(n, len(known) - first_row))
+    if have:
+        votes[:have] = known[first_row : first_row + have]
+    if have < n:
+        texts = table.column("text").slice(have).to_pylist()
+        votes[have:] = service.label_texts(cfg, texts, labels)
+    return votes
 
 
 def start(version_id: int, chunk_rows: int | None = None) -> None:
@@ -68,7 +91,7 @@ def apply_chunk(version_id: int, chunk_start: int) -> None:
     if not chunk.done:
         try:
             table = snapshot.load(version.lf.project, version.n_rows).slice(chunk.start, chunk.stop - chunk.start)
-            votes = votes_for(version, table)
+            votes = votes_for(version, table, chunk.start)
         except Exception as exc:
             log.warning("applying %s rows %s-%s failed: %s", version, chunk.start, chunk.stop, exc)
             fail(version_id, str(exc))

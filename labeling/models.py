@@ -26,6 +26,8 @@ def unpack(data: bytes | memoryview | None) -> np.ndarray | None:
 class LFKind(models.TextChoices):
     KEYWORD = "keyword", "Keyword"
     REGEX = "regex", "Regex"
+    PREDICTIONS = "predictions", "Uploaded predictions"
+    SERVICE = "service", "External service"
 
 
 class LabelingFunctionQuerySet(models.QuerySet):
@@ -66,6 +68,7 @@ class LFVersion(models.Model):
     lf = models.ForeignKey(LabelingFunction, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     kind = models.CharField(max_length=20, choices=LFKind.choices)
+    # The class a single-class kind votes; -1 for kinds that may vote any class (labeling.kinds).
     label = models.SmallIntegerField()
     config = models.JSONField(default=dict)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

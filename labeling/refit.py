@@ -126,7 +126,7 @@ def _compute(run: LabelModelRun, versions) -> None:
                 "version_number": v.number,
                 "name": v.lf.name,
                 "kind": v.kind,
-                "label": labels[v.label],
+                "label": project.label_name(v.label),
                 "coverage": s.coverage,
                 "overlaps": s.overlaps,
                 "conflicts": s.conflicts,

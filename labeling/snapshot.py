@@ -47,21 +47,23 @@ def _as_text(value) -> str | None:
 
 def _write_part(project: Project, first_row: int, last_row: int) -> int:
     """Write rows first_row..last_row (inclusive) of the project as one part; returns the rows written."""
-    rows, texts, fields = [], [], []
+    rows, ids, texts, fields = [], [], [], []
     qs = (
         Sample.objects.filter(project=project, row__gte=first_row, row__lte=last_row)
         .order_by("row")
-        .values_list("row", "text", "fields")
+        .values_list("row", "external_id", "text", "fields")
     )
-    for row, text, extra in qs.iterator(chunk_size=READ_BATCH):
+    for row, external_id, text, extra in qs.iterator(chunk_size=READ_BATCH):
         rows.append(row)
+        ids.append(external_id)
         texts.append(text)
         fields.append(extra or {})
     if not rows:
         return 0
-    names = sorted({k for f in fields for k in f} - {"row", "text"})
+    names = sorted({k for f in fields for k in f})
     columns = {
         "row": pa.array(rows, type=pa.int64()),
+        "id": pa.array(ids, type=pa.large_string()),
         "text": pa.array(texts, type=pa.large_string()),
     }
     for name in names:
@@ -95,7 +97,7 @@ def _fingerprint(parts: list[Path]) -> tuple:
 
 
 def load(project: Project, n_rows: int) -> pa.Table:
-    """Rows 0..n_rows-1 of the project's samples, in order, with columns row, text and field:<name>."""
+    """Rows 0..n_rows-1 of the project's samples, in order, with columns row, id, text and field:<name>."""
     parts = _parts(project)
     table = _read(project.pk, parts)
     if table is None or table.num_rows < n_rows or not _dense(table):
@@ -103,7 +105,8 @@ def load(project: Project, n_rows: int) -> pa.Table:
         parts = _parts(project)
         table = _read(project.pk, parts)
     if table is None:
-        return pa.table({"row": pa.array([], type=pa.int64()), "text": pa.array([], type=pa.large_string())})
+        empty = pa.array([], type=pa.large_string())
+        return pa.table({"row": pa.array([], type=pa.int64()), "id": empty, "text": empty})
     if table.num_rows < n_rows:
         raise RuntimeError(f"the snapshot of project {project.pk} has {table.num_rows} rows, expected {n_rows}")
     # Rows past n_rows arrived after this application started; the next application covers them.

@@ -1,0 +1,111 @@
+"""What each kind of labeling function needs from the platform: checking its definition, and its resources.
+
+Kinds that vote for one class (keyword, regex, field) carry that class in the version's `label`; kinds whose
+votes come from elsewhere (code, predictions, service) may vote any class and store label -1.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+
+from projects.models import Project, Sample
+from projects.services import ServiceError
+
+from .engine import lfs as lf_engine
+from .engine import predictions, service
+
+SINGLE_CLASS = ("keyword", "regex", "field")
+MULTI_CLASS = ("code", "predictions", "service")
+
+
+def clean_config(project: Project, kind: str, config) -> dict:
+    """A checked, normalised config for the kind, or ServiceError naming what is wrong (field "config")."""
+    if not isinstance(config, dict):
+        raise ServiceError("config must be an object", "config")
+    try:
+        if kind in ("keyword", "regex"):
+            parsed = lf_engine.parse_config(kind, config)
+            if isinstance(parsed, lf_engine.KeywordConfig):
+                return {
+                    "keywords": list(parsed.keywords),
+                    "whole_word": parsed.whole_word,
+                    "case_sensitive": parsed.case_sensitive,
+                    "mode": parsed.mode,
+                }
+            return {"pattern": parsed.pattern}
+        if kind == "predictions":
+            return _clean_predictions(project, config)
+        if kind == "service":
+            cfg = service.parse_service_config(config, settings.CHORUS_SERVICE_HOSTS)
+            return {"url": cfg.url, "batch_size": cfg.batch_size, "timeout": cfg.timeout, "max_retries": cfg.max_retries}
+    except (lf_engine.LFConfigError, predictions.PredictionsError, ValueError) as exc:
+        raise ServiceError(str(exc), "config") from None
+    raise ServiceError(f"labeling functions of kind {kind!r} are not available", "kind")
+
+
+def _clean_predictions(project: Project, config: dict) -> dict:
+    if "file" in config and "predictions" not in config:
+        # An existing stored upload (an edit that keeps the predictions, or a re-import of an archive).
+        path = _stored_path(config["file"])
+        if not path.exists():
+            raise ValueError("the stored predictions file is missing; upload the predictions again")
+        clean = {k: config[k] for k in ("file", "count", "unmatched", "unmatched_ids") if k in config}
+        clean["min_score"] = _min_score(config.get("min_score"))
+        return clean
+    preds = predictions.parse_predictions(config.get("predictions") or [], project.labels)
+    ids = pa.array(Sample.objects.filter(project=project).values_list("external_id", flat=True), type=pa.large_string())
+    unmatched, examples = predictions.unmatched_ids(ids, preds)
+    name = f"predictions/{project.pk}-{uuid.uuid4().hex}.parquet"
+    path = _stored_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = {"id": preds.ids, "label": pa.array(preds.labels, type=pa.int16())}
+    if preds.scores is not None:
+        columns["score"] = pa.array(preds.scores, type=pa.float64())
+    pq.write_table(pa.table(columns), path)
+    return {
+        "file": name,
+        "count": len(preds.ids),
+        "unmatched": unmatched,
+        "unmatched_ids": examples,
+        "min_score": _min_score(config.get("min_score")),
+    }
+
+
+def _min_score(raw) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise ValueError("min_score must be a number") from None
+
+
+def _stored_path(name: str) -> Path:
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / str(name)).resolve()
+    if root not in path.parents or not path.name.endswith(".parquet"):
+        raise ValueError("the predictions file must be one Chorus stored")
+    return path
+
+
+@functools.lru_cache(maxsize=16)
+def _load(path: str, mtime_ns: int) -> predictions.Predictions:
+    table = pq.read_table(path)
+    scores = table.column("score").to_numpy() if "score" in table.column_names else None
+    return predictions.Predictions(
+        ids=table.column("id").combine_chunks(),
+        labels=table.column("label").to_numpy().astype("int16"),
+        scores=scores,
+    )
+
+
+def load_predictions(config: dict) -> predictions.Predictions:
+    """The stored predictions, read once per worker process (the file of a version never changes)."""
+    path = _stored_path(config["file"])
+    return _load(str(path), path.stat().st_mtime_ns)
