@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .matrix import ABSTAIN, check_label_matrix
+from .matrix import ABSTAIN, check_label_matrix, vote_counts
 
 
 @dataclass(frozen=True)
@@ -40,51 +40,66 @@ def _share(mask: np.ndarray) -> float:
 
 def row_masks(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: has a vote, has two or more votes, has two or more different labels among its votes."""
-    voted = L != ABSTAIN
-    n_votes = voted.sum(axis=1)
-    if L.shape[1] == 0:
-        empty = np.zeros(L.shape[0], dtype=bool)
+    n = L.shape[0]
+    if L.shape[1] == 0 or n == 0:
+        empty = np.zeros(n, dtype=bool)
         return empty, empty, empty
-    big = np.iinfo(np.int64).max
-    L64 = L.astype(np.int64)
-    low = np.where(voted, L64, big).min(axis=1)
-    high = np.where(voted, L64, -1).max(axis=1)
-    return n_votes >= 1, n_votes >= 2, (n_votes >= 2) & (low != high)
+    k = int(L.max()) + 1 if L.max() >= 0 else 1
+    counts = vote_counts(L, k)
+    n_votes = counts.sum(axis=1)
+    distinct = (counts > 0).sum(axis=1)
+    return n_votes >= 1, n_votes >= 2, distinct >= 2
 
 
 def lf_stats(L, Y=None) -> list[LFStats]:
-    """One LFStats per column of L. Y holds gold labels, -1 where a row has none (or Y is None)."""
+    """One LFStats per column of L. Y holds gold labels, -1 where a row has none (or Y is None).
+
+    Cost O(n·m·k) in cheap whole-column operations: a conflict for LF j on a row where it votes c is "the
+    row's votes outnumber its votes for c", read off the per-row class counts computed once.
+    """
     L = check_label_matrix(L)
     n, m = L.shape
-    voted = L != ABSTAIN
-    n_votes = voted.sum(axis=1)
     gold = None if Y is None else np.asarray(Y, dtype=np.int64)
     if gold is not None and gold.shape != (n,):
         raise ValueError(f"gold labels must have one entry per row ({n}), got shape {gold.shape}")
+    # Column-major, so each LF's column is contiguous in the loop below.
+    F = np.asfortranarray(L)
+    voted = F != ABSTAIN
+    n_votes = voted.sum(axis=1)
+    k = int(L.max()) + 1 if L.size and L.max() >= 0 else 1
+    counts = vote_counts(F, k)
+    multi = n_votes > 1
+    outvoted = [n_votes > counts[:, c] for c in range(k)]
+    gold_rows = None if gold is None else np.flatnonzero(gold != ABSTAIN)
     out = []
     for j in range(m):
-        col = L[:, j]
+        col = F[:, j]
         vj = voted[:, j]
-        others = n_votes - vj
-        overlaps = vj & (others > 0)
-        # A conflict: another LF votes on the row with a label different from this LF's.
-        other_differs = ((L != col[:, None]) & voted).sum(axis=1) > 0
-        conflicts = vj & other_differs
-        polarity = tuple(int(v) for v in np.unique(col[vj]))
+        covered = int(vj.sum())
+        overlaps = int((vj & multi).sum())
+        conflicts = 0
+        polarity = []
+        for c in range(k):
+            is_c = col == c
+            if is_c.any():
+                polarity.append(c)
+                conflicts += int((is_c & outvoted[c]).sum())
         correct = incorrect = None
         accuracy = None
-        if gold is not None:
-            on_gold = vj & (gold != ABSTAIN)
-            correct = int((col[on_gold] == gold[on_gold]).sum())
+        if gold_rows is not None:
+            g = gold[gold_rows]
+            v = col[gold_rows]
+            on_gold = v != ABSTAIN
+            correct = int((v[on_gold] == g[on_gold]).sum())
             incorrect = int(on_gold.sum()) - correct
             if correct + incorrect:
                 accuracy = correct / (correct + incorrect)
         out.append(
             LFStats(
-                coverage=_share(vj),
-                overlaps=_share(overlaps),
-                conflicts=_share(conflicts),
-                polarity=polarity,
+                coverage=covered / n if n else 0.0,
+                overlaps=overlaps / n if n else 0.0,
+                conflicts=conflicts / n if n else 0.0,
+                polarity=tuple(polarity),
                 correct=correct,
                 incorrect=incorrect,
                 empirical_accuracy=accuracy,
