@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -30,8 +31,11 @@ class Command(BaseCommand):
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             # The file-system transport has no fan-out exchange for remote control; it is not needed here.
             worker.append("--without-heartbeat")
+        # WhiteNoise warns at every start when STATIC_ROOT is missing; the files come from the finders here.
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         procs = [subprocess.Popen(cmd, start_new_session=True) for cmd in (web, worker)]
         self.stdout.write(self.style.SUCCESS(f"Chorus is at http://{host}:{port}/  (Ctrl-C stops the web server and worker)"))
+        self.stdout.flush()  # seen at once even when the output goes to a file or a pipe
         stopping = False
 
         def stop(*_):
