@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
-from .models import Annotation, Project, Sample
+from .models import Annotation, Membership, Project, Sample
 
 
 def next_sample_for(project: Project, user) -> Sample | None:
@@ -36,3 +37,58 @@ def project_summary(project: Project) -> dict:
         "hand_labeled": sum(gold.values()),
         "gold_distribution": {project.labels[i]: gold.get(i, 0) for i in range(project.cardinality)},
     }
+
+
+def projects_for(user):
+    """The user's projects, each with `role`, `sample_count`, `hand_labeled` and `my_labeled` annotated."""
+
+    def count(qs):
+        counted = qs.order_by().values("project").annotate(n=Count("id")).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    here = OuterRef("pk")
+    return (
+        Project.objects.for_user(user)
+        .annotate(
+            role=Subquery(Membership.objects.filter(project=here, user=user).values("role")[:1]),
+            sample_count=count(Sample.objects.filter(project=here)),
+            hand_labeled=count(Sample.objects.filter(project=here, gold_label__isnull=False)),
+            my_labeled=count(Annotation.objects.filter(project=here, annotator=user, label__isnull=False)),
+        )
+        .order_by("-created_at")
+    )
+
+
+def my_annotation(project: Project, user, sample: Sample) -> Annotation | None:
+    return Annotation.objects.filter(project=project, annotator=user, sample=sample).first()
+
+
+def my_last_annotation(project: Project, user) -> Annotation | None:
+    return (
+        Annotation.objects.filter(project=project, annotator=user)
+        .select_related("sample")
+        .order_by("-updated_at", "-id")
+        .first()
+    )
+
+
+def my_neighbours(
+    project: Project, user, annotation: Annotation | None
+) -> tuple[Sample | None, Sample | None]:
+    """The samples I labeled just before and just after `annotation` (None: the queue's head, after them all)."""
+    mine = Annotation.objects.filter(project=project, annotator=user).select_related("sample")
+    if annotation is None:
+        last = mine.order_by("-updated_at", "-id").first()
+        return (last.sample if last else None), None
+    at = annotation.updated_at
+    before = (
+        mine.filter(Q(updated_at__lt=at) | Q(updated_at=at, id__lt=annotation.pk))
+        .order_by("-updated_at", "-id")
+        .first()
+    )
+    after = (
+        mine.filter(Q(updated_at__gt=at) | Q(updated_at=at, id__gt=annotation.pk))
+        .order_by("updated_at", "id")
+        .first()
+    )
+    return (before.sample if before else None), (after.sample if after else None)

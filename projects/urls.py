@@ -1,3 +1,15 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("", views.project_list, name="project_list"),
+    path("projects/new/", views.project_create, name="project_create"),
+    path("projects/<int:pk>/", views.project_detail, name="project_detail"),
+    path("projects/<int:pk>/label/", views.label, name="label"),
+    path("projects/<int:pk>/import/", views.import_samples, name="import_samples"),
+    path("projects/<int:pk>/import/<str:token>/", views.import_map, name="import_map"),
+    path("projects/<int:pk>/imports/<int:job_id>/", views.import_job, name="import_job"),
+    path("projects/<int:pk>/members/", views.members, name="members"),
+    path("projects/<int:pk>/members/<int:user_id>/", views.member_update, name="member_update"),
+]

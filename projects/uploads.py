@@ -1,0 +1,204 @@
+"""Uploads waiting for their field mapping: stored once under MEDIA_ROOT/uploads/<token>/, owned by a session.
+
+The import page takes the file in step 1 and shows its columns and first rows; step 2 hands the same stored
+file to services.start_import, so the browser uploads it only once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+
+from . import importer
+from .services import ServiceError
+
+SESSION_KEY = "chorus_uploads"
+PREVIEW_ROWS = 5
+# Distinct label values are collected from this many rows: enough to see every class of a normal file.
+VALUE_SCAN_ROWS = 2000
+MAX_VALUES = 50
+# An upload nobody mapped within a day is abandoned; staging a new one clears those.
+STALE_SECONDS = 24 * 3600
+
+
+@dataclass
+class Staged:
+    token: str
+    project_id: int
+    filename: str
+    size: int
+    format: str
+
+    @property
+    def path(self) -> Path:
+        return _root() / self.token / "file"
+
+
+@dataclass
+class Preview:
+    columns: list[str]
+    rows: list[dict] = field(default_factory=list)
+
+
+def _root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "uploads"
+
+
+def _clear_stale() -> None:
+    root = _root()
+    if not root.is_dir():
+        return
+    cutoff = time.time() - STALE_SECONDS
+    for entry in root.iterdir():
+        try:
+            if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
+def stage(session, project, upload) -> Staged:
+    """Store the upload for this session and project; refuse what the import would refuse anyway."""
+    if upload is None:
+        raise ServiceError("choose a CSV or JSONL file to upload", "file")
+    if upload.size == 0:
+        raise ServiceError("the file is empty", "file")
+    limit = settings.CHORUS_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise ServiceError(f"the file is {upload.size:,} bytes, more than the limit of {limit:,}", "file")
+    try:
+        fmt = importer.guess_format(upload.name, None)
+    except importer.ImportFailed as exc:
+        raise ServiceError(exc.problems[0].message, "file") from None
+    _clear_stale()
+    token = secrets.token_urlsafe(16)
+    folder = _root() / token
+    folder.mkdir(parents=True)
+    with open(folder / "file", "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    staged = Staged(token, project.pk, Path(upload.name).name[:255], upload.size, fmt)
+    uploads = dict(session.get(SESSION_KEY) or {})
+    uploads[token] = {
+        "project_id": project.pk,
+        "filename": staged.filename,
+        "size": staged.size,
+        "format": fmt,
+    }
+    session[SESSION_KEY] = uploads
+    return staged
+
+
+def get(session, project, token: str) -> Staged | None:
+    """The session's staged upload for this project, or None (another session's token finds nothing)."""
+    data = (session.get(SESSION_KEY) or {}).get(token)
+    if not data or data["project_id"] != project.pk:
+        return None
+    staged = Staged(token, data["project_id"], data["filename"], data["size"], data["format"])
+    return staged if staged.path.is_file() else None
+
+
+def discard(session, staged: Staged) -> None:
+    uploads = dict(session.get(SESSION_KEY) or {})
+    uploads.pop(staged.token, None)
+    session[SESSION_KEY] = uploads
+    shutil.rmtree(staged.path.parent, ignore_errors=True)
+
+
+def _records(staged: Staged, limit: int):
+    """The first `limit` records as dicts, read the way the importer reads them (UTF-8, BOM accepted)."""
+    with open(staged.path, "rb") as stream:
+        lines = importer.decoded_lines(stream)
+        if staged.format == "csv":
+            reader = csv.reader(lines, strict=True)
+            header: list[str] = []
+            while not any(h.strip() for h in header):  # blank lines before the header, as the importer allows
+                header = next(reader, None)
+                if header is None:
+                    raise ServiceError("the file is empty", "file")
+            header = [h.strip() for h in header]
+            yield header
+            count = 0
+            for values in reader:
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue
+                yield dict(zip(header, values, strict=False))
+                count += 1
+                if count >= limit:
+                    return
+        else:
+            keys: list[str] = []
+            records = []
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ServiceError(
+                        f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})", "file"
+                    ) from None
+                if not isinstance(record, dict):
+                    raise ServiceError(
+                        f"line {number}: expected a JSON object, found {type(record).__name__}", "file"
+                    )
+                records.append(record)
+                keys.extend(k for k in record if k not in keys)
+                if len(records) >= limit:
+                    break
+            if not records:
+                raise ServiceError("the file is empty", "file")
+            yield keys
+            yield from records
+
+
+def _read(staged: Staged, limit: int) -> tuple[list[str], list[dict]]:
+    try:
+        records = _records(staged, limit)
+        columns = next(records, None)
+        if columns is None:
+            raise ServiceError("the file is empty", "file")
+        return columns, list(records)
+    except importer.ImportFailed as exc:
+        raise ServiceError(exc.problems[0].message, "file") from None
+    except csv.Error as exc:
+        raise ServiceError(f"the file cannot be read as CSV ({exc})", "file") from None
+
+
+def preview(staged: Staged) -> Preview:
+    columns, rows = _read(staged, PREVIEW_ROWS)
+    shown = [{c: _display(row.get(c)) for c in columns} for row in rows]
+    return Preview(columns=columns, rows=shown)
+
+
+def distinct_values(staged: Staged, column: str) -> list[str]:
+    """The distinct non-empty values of a column in the first rows, as the importer will read them."""
+    _, rows = _read(staged, VALUE_SCAN_ROWS)
+    seen: dict[str, None] = {}
+    for row in rows:
+        value = importer._as_text(row.get(column))
+        if value is not None and value.strip():
+            seen.setdefault(value.strip(), None)
+            if len(seen) >= MAX_VALUES:
+                break
+    return sorted(
+        seen, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v)
+    )
+
+
+def _display(value) -> str:
+    text = importer._as_text(value)
+    return "" if text is None else text
+
+
+def as_file(staged: Staged) -> File:
+    """The staged file opened for services.start_import (which stores it with its job)."""
+    return File(open(staged.path, "rb"), name=staged.filename)  # noqa: SIM115 - closed by the caller

@@ -1,0 +1,389 @@
+"""Pages of the projects app: the project list and overview, creating a project, import, label, members.
+
+Each view opens with the access check (outsiders 404, other roles 403), calls a service or selector, and
+renders the page, or one of its partials for an htmx request.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import selectors, services, uploads
+from .forms import AddMemberForm, MappingForm, ProjectForm, RoleForm, UploadForm
+from .models import ImportJob, Membership, Role, Sample
+from .navigation import nav_for, url_or_none
+from .permissions import can, project_for, role_of
+from .services import ServiceError
+
+# A form that did not validate answers 422 so scripts and htmx can tell it apart from success.
+INVALID = 422
+
+
+def _page(request, project, current: str, **context) -> dict:
+    return {
+        "project": project,
+        "nav": nav_for(request, project, current),
+        "role": _role(request, project),
+        **context,
+    }
+
+
+def _role(request, project) -> str | None:
+    return role_of(request.user, project)
+
+
+def _form_error(form, exc: ServiceError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+# --- projects ------------------------------------------------------------------------------------------------
+
+
+@login_required
+def project_list(request):
+    projects = selectors.projects_for(request.user)
+    return render(request, "projects/project_list.html", {"projects": projects})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.create_project(user=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Created {project.name}. Import samples to start labeling.")
+            return redirect("project_detail", project.pk)
+    return render(
+        request, "projects/project_form.html", {"form": form}, status=INVALID if form.errors else 200
+    )
+
+
+@login_required
+def project_detail(request, pk):
+    project = project_for(request.user, pk, "view_project")
+    user = request.user
+    context = _page(
+        request,
+        project,
+        "project_detail",
+        progress=selectors.progress_for(project, user),
+        can_label=can(user, "label", project),
+    )
+    if can(user, "view_samples", project):
+        context["summary"] = selectors.project_summary(project)
+    if can(user, "view_dashboard", project):
+        context["run_status_url"] = url_or_none("run_status", project.pk)
+        context["dashboard_url"] = url_or_none("dashboard", project.pk)
+    if can(user, "import", project):
+        context["can_import"] = True
+        context["imports"] = project.imports.all()[:5]
+    if can(user, "export", project):
+        context["export_url"] = url_or_none("export", project.pk)
+    return render(request, "projects/project_detail.html", context)
+
+
+# --- import --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_samples(request, pk):
+    """Step 1: the file. It is stored once, for this session, and step 2 maps its fields."""
+    project = project_for(request.user, pk, "import")
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        try:
+            staged = uploads.stage(request.session, project, request.FILES.get("file"))
+        except ServiceError as exc:
+            form.add_error("file", exc.message)
+        else:
+            try:
+                uploads.preview(staged)  # a file that cannot even be previewed is refused here, in place
+            except ServiceError as exc:
+                uploads.discard(request.session, staged)
+                form.add_error("file", exc.message)
+            else:
+                return redirect("import_map", project.pk, staged.token)
+    context = _page(request, project, "import_samples", form=form, imports=project.imports.all()[:10])
+    return render(request, "projects/import.html", context, status=INVALID if form.errors else 200)
+
+
+def _guess_class(value: str, labels: list[str], numeric: bool) -> str:
+    """The class a label value most likely means; the page shows the guess and the user can change it."""
+    if value in labels:
+        return value
+    folded = {name.lower(): name for name in labels}
+    if value.lower() in folded:
+        return folded[value.lower()]
+    if numeric and 0 <= int(value) < len(labels):
+        return labels[int(value)]
+    return ""
+
+
+def _label_values(staged, project, label_field: str, chosen: dict[str, str] | None = None) -> list[dict]:
+    if not label_field:
+        return []
+    values = uploads.distinct_values(staged, label_field)
+    numeric = bool(values) and all(v.lstrip("-").isdigit() for v in values)
+    chosen = chosen or {}
+    return [{"value": v, "cls": chosen.get(v) or _guess_class(v, project.labels, numeric)} for v in values]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_map(request, pk, token):
+    """Step 2: the detected columns and first rows; choose the fields and the label mapping, then start."""
+    project = project_for(request.user, pk, "import")
+    staged = uploads.get(request.session, project, token)
+    if staged is None:
+        raise Http404("This upload is not waiting for a mapping any more; upload the file again.")
+    try:
+        preview = uploads.preview(staged)
+    except ServiceError as exc:
+        uploads.discard(request.session, staged)
+        messages.error(request, exc.message)
+        return redirect("import_samples", project.pk)
+    form = MappingForm(
+        request.POST or None, columns=preview.columns, initial=_initial_fields(preview.columns)
+    )
+    label_field = (
+        request.POST.get("label_field") if request.method == "POST" else request.GET.get("label_field")
+    )
+    posted_map = dict(zip(request.POST.getlist("map_value"), request.POST.getlist("map_class"), strict=False))
+    values = _label_values(staged, project, label_field or "", posted_map)
+    context = _page(
+        request, project, "import_samples", staged=staged, preview=preview, form=form, label_values=values
+    )
+    if request.htmx and request.method == "GET":
+        return render(request, "projects/import_map.html#label_map", context)
+    if request.method == "POST" and "start" in request.POST and form.is_valid():
+        unmapped = [v["value"] for v in values if not v["cls"]]
+        if form.cleaned_data["label_field"] and unmapped:
+            form.add_error(None, f"Choose a class for the label value {unmapped[0]!r}.")
+        else:
+            job = _start(request, project, staged, form, values)
+            if job is not None:
+                return redirect("import_job", project.pk, job.pk)
+    status = INVALID if request.method == "POST" and form.errors else 200
+    return render(request, "projects/import_map.html", context, status=status)
+
+
+def _initial_fields(columns: list[str]) -> dict:
+    """Preselect the columns whose names say what they are (text, id, label, split); the user can change them."""
+    lower = {c.lower(): c for c in columns}
+
+    def first(*names):
+        return next((lower[n] for n in names if n in lower), "")
+
+    return {
+        "text_field": first("text", "content", "comment", "body", "message", "sentence"),
+        "id_field": first("id", "comment_id", "external_id", "uid"),
+        "label_field": first("label", "class", "gold", "category"),
+        "split_field": first("split", "set", "fold"),
+    }
+
+
+def _start(request, project, staged, form, values) -> ImportJob | None:
+    data = form.cleaned_data
+    options = {
+        "text_field": data["text_field"],
+        "id_field": data["id_field"],
+        "label_field": data["label_field"],
+        "split_field": data["split_field"],
+        "label_map": {v["value"]: v["cls"] for v in values if v["value"] != v["cls"]}
+        if data["label_field"]
+        else {},
+        "format": staged.format,
+    }
+    upload = uploads.as_file(staged)
+    try:
+        job = services.start_import(project=project, user=request.user, upload=upload, options=options)
+    except ServiceError as exc:
+        _form_error(form, exc)
+        return None
+    finally:
+        upload.close()
+    uploads.discard(request.session, staged)
+    return job
+
+
+@login_required
+def import_job(request, pk, job_id):
+    project = project_for(request.user, pk, "import")
+    job = get_object_or_404(ImportJob, pk=job_id, project=project)
+    context = _page(request, project, "import_samples", job=job)
+    template = "projects/import_job.html#progress" if request.htmx else "projects/import_job.html"
+    return render(request, template, context)
+
+
+# --- labeling ------------------------------------------------------------------------------------------------
+
+
+def _label_context(request, project, sample: Sample | None, status: dict | None = None) -> dict:
+    user = request.user
+    mine = selectors.my_annotation(project, user, sample) if sample else None
+    if sample is not None and mine is None:
+        # The queue's head (or a sample I have not touched): "back" is my latest label.
+        back, forward = selectors.my_neighbours(project, user, None)
+    else:
+        back, forward = selectors.my_neighbours(project, user, mine)
+    last = selectors.my_last_annotation(project, user)
+    return _page(
+        request,
+        project,
+        "label",
+        sample=sample,
+        mine=mine,
+        mine_name=project.label_name(mine.label) if mine else None,
+        back=back,
+        forward=forward,
+        at_queue=sample is None or (mine is None and forward is None),
+        last=last,
+        last_name=project.label_name(last.label) if last else None,
+        keys=project.label_keys(),
+        progress=selectors.progress_for(project, user),
+        status=status,
+        label_url=reverse("label", args=[project.pk]),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def label(request, pk):
+    """One sample at a time from my queue; a key press posts the label and the next sample comes back."""
+    project = project_for(request.user, pk, "label")
+    if request.method == "POST":
+        return _label_post(request, project)
+    sample_id = request.GET.get("sample")
+    if sample_id:
+        sample = Sample.objects.filter(project=project, pk=_int_or_404(sample_id)).first()
+        if sample is None:
+            raise Http404("No such sample in this project.")
+    else:
+        sample = selectors.next_sample_for(project, request.user)
+    context = _label_context(request, project, sample)
+    template = "projects/label.html#card" if request.htmx else "projects/label.html"
+    return render(request, template, context)
+
+
+def _int_or_404(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404("No such sample in this project.") from None
+
+
+def _label_post(request, project):
+    sample = Sample.objects.filter(project=project, pk=_int_or_404(request.POST.get("sample"))).first()
+    if sample is None:
+        raise Http404("No such sample in this project.")
+    user = request.user
+    show = None  # the sample to show next; None means the queue's head
+    try:
+        if "undo" in request.POST:
+            services.remove_annotation(project=project, sample=sample, user=user)
+            status = {"kind": "undone", "sample": sample}
+            show = sample
+        elif "skip" in request.POST:
+            services.annotate(project=project, sample=sample, user=user, label=None)
+            status = {"kind": "skipped", "sample": sample}
+        else:
+            index = _label_index(request.POST.get("label"))
+            services.annotate(project=project, sample=sample, user=user, label=index)
+            status = {"kind": "saved", "sample": sample, "label": project.label_name(index)}
+    except ServiceError as exc:
+        context = _label_context(
+            request, project, sample, {"kind": "error", "sample": sample, "message": exc.message}
+        )
+        template = "projects/label.html#card" if request.htmx else "projects/label.html"
+        return render(request, template, context, status=INVALID)
+    if not request.htmx:
+        messages.success(request, _status_text(status))
+        url = reverse("label", args=[project.pk])
+        return redirect(f"{url}?sample={show.pk}" if show else url)
+    if show is None:
+        show = selectors.next_sample_for(project, user)
+    return render(request, "projects/label.html#card", _label_context(request, project, show, status))
+
+
+def _label_index(raw) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ServiceError("choose one of the label buttons", "label") from None
+
+
+def _status_text(status: dict) -> str:
+    sample = status["sample"].external_id
+    if status["kind"] == "saved":
+        return f"Saved {status['label']} for sample {sample}."
+    if status["kind"] == "skipped":
+        return f"Skipped sample {sample}."
+    return f"Removed your label on sample {sample}; label it again."
+
+
+# --- members -------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request, pk):
+    project = project_for(request.user, pk, "manage_project")
+    form = AddMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            form.add_error("username", f"There is no user called {username!r}. They need an account first.")
+        elif Membership.objects.filter(project=project, user=user).exists():
+            form.add_error("username", f"{username} is already a member; change their role in the list.")
+        else:
+            try:
+                services.add_member(project=project, user=user, role=form.cleaned_data["role"])
+            except ServiceError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(
+                    request, f"Added {username} as {Role(form.cleaned_data['role']).label.lower()}."
+                )
+                return redirect("members", project.pk)
+    memberships = project.memberships.select_related("user").order_by("user__username")
+    context = _page(request, project, "members", form=form, memberships=memberships, roles=Role.choices)
+    return render(request, "projects/members.html", context, status=INVALID if form.errors else 200)
+
+
+@login_required
+@require_POST
+def member_update(request, pk, user_id):
+    """Change a member's role, or remove them (the button pressed says which)."""
+    project = project_for(request.user, pk, "manage_project")
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), project=project, user_id=user_id
+    )
+    name = membership.user.username
+    try:
+        if "remove" in request.POST:
+            services.remove_member(project=project, user=membership.user)
+            messages.success(request, f"Removed {name} from the project.")
+        else:
+            form = RoleForm(request.POST)
+            if not form.is_valid():
+                raise ServiceError("choose a role", "role")
+            services.change_role(project=project, user=membership.user, role=form.cleaned_data["role"])
+            messages.success(request, f"{name} is now {Role(form.cleaned_data['role']).label.lower()}.")
+    except ServiceError as exc:
+        messages.error(request, f"{name}: {exc.message[0].upper()}{exc.message[1:]}.")
+    request.user.__dict__.pop("_chorus_roles", None)  # my own role may have just changed
+    if membership.user_id == request.user.id and not can(request.user, "manage_project", project):
+        return redirect("project_detail", project.pk)
+    return redirect("members", project.pk)

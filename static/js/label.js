@@ -1,0 +1,123 @@
+// The labeling page's keyboard: a key presses the button that shows it (data-key), so every key has a
+// visible button and the page works the same with the mouse or without JavaScript (plain form posts).
+// A label shows as saved only when the server's answer (the next card) says so; a failed request keeps
+// the sample on screen and offers a retry of exactly the same submission.
+(function () {
+  "use strict";
+
+  const labeler = () => document.getElementById("labeler");
+  let pending = null; // the control whose request is in flight
+  let lastControl = null; // the control of the last request, for a retry
+
+  function status(html) {
+    const box = document.getElementById("label-status");
+    if (box) box.innerHTML = html;
+    return box;
+  }
+
+  function describe(control) {
+    if (!control) return "this request";
+    const text = control.textContent.replace(/\s+/g, " ").trim();
+    return `“${text}”`;
+  }
+
+  function escapeHtml(text) {
+    const div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML;
+  }
+
+  function toggleHelp(force) {
+    const help = document.getElementById("key-help");
+    if (!help) return;
+    help.open = force === undefined ? !help.open : force;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const root = labeler();
+    if (!root || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.key === "?") {
+      event.preventDefault();
+      toggleHelp();
+      return;
+    }
+    if (event.key === "Escape") {
+      toggleHelp(false);
+      return;
+    }
+    const control = root.querySelector(`[data-key="${CSS.escape(event.key)}"]`);
+    if (!control) return;
+    event.preventDefault();
+    control.click();
+  });
+
+  // While a label is being saved, the card on screen is about to be replaced: a second press would be
+  // meant for a sample not shown yet, so it is refused, visibly.
+  document.addEventListener("click", (event) => {
+    const control = event.target.closest("#labeler [data-key]");
+    if (!control) return;
+    if (pending) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      status(`<p class="muted">Still saving ${escapeHtml(describe(pending))}… the next sample comes when the server has confirmed it.</p>`);
+      return;
+    }
+    lastControl = control;
+  }, true);
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (!event.target.closest("#labeler")) return;
+    pending = lastControl;
+    const name = lastControl && lastControl.name;
+    if (name === "label" || name === "skip" || name === "undo") {
+      status(`<p class="muted">Saving ${escapeHtml(describe(lastControl))}…</p>`);
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (!event.target.closest("#labeler")) return;
+    pending = null;
+  });
+
+  // A refused label (422, e.g. a class that no longer exists) comes back as a card saying why: show it.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.status === 422 && event.target.closest("#labeler")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  function failed(event, why) {
+    if (!event.target.closest("#labeler")) return;
+    event.stopPropagation(); // shown here, with a retry, instead of the page-wide notice
+    pending = null;
+    const control = lastControl;
+    const box = status(
+      `<p class="error" role="alert">Not saved: ${escapeHtml(why)}. ` +
+        `<button type="button" class="retry">Retry ${escapeHtml(describe(control))}</button></p>`
+    );
+    const retry = box && box.querySelector("button.retry");
+    if (retry) {
+      retry.addEventListener("click", () => {
+        if (control && control.isConnected) control.click();
+      });
+      retry.focus();
+    }
+  }
+
+  document.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    failed(event, `the server answered ${xhr.status} ${xhr.statusText || ""}`.trim());
+  }, true);
+  document.addEventListener("htmx:sendError", (event) => failed(event, "Chorus could not be reached"), true);
+
+  // Keep the keyboard's place: the focused button went away with the old card, so focus the new card.
+  document.addEventListener("htmx:afterSettle", () => {
+    const card = document.getElementById("label-card");
+    const active = document.activeElement;
+    if (card && (!active || active === document.body || !active.isConnected)) {
+      card.focus({ preventScroll: true });
+    }
+  });
+})();
