@@ -122,12 +122,25 @@ def project_texts(project: Project) -> list[str]:
 
 
 def project_columns(project: Project) -> tuple[np.ndarray, np.ndarray]:
-    """Split code (0 train, 1 dev, 2 test) and gold label (-1 none) per row, in row order."""
-    codes = {"train": 0, "dev": 1, "test": 2}
-    rows = list(Sample.objects.filter(project=project).order_by("row").values_list("split", "gold_label"))
-    split = np.fromiter((codes[s] for s, _ in rows), dtype=np.int8, count=len(rows))
-    gold = np.fromiter((-1 if g is None else g for _, g in rows), dtype=np.int64, count=len(rows))
-    return split, gold
+    """Split code (0 train, 1 dev, 2 test) and gold label (-1 none) per row, in row order.
+
+    Splits come from the snapshot and gold from the (few) hand-labeled rows, so this does not read every
+    sample from the database.
+    """
+    n = Sample.objects.filter(project=project).count()
+    split = snapshot.load(project, n).column("split").to_numpy(zero_copy_only=False).astype(np.int8)
+    return split, gold_array(project, n)
+
+
+def gold_array(project: Project, n: int) -> np.ndarray:
+    gold = np.full(n, -1, dtype=np.int64)
+    rows = list(
+        Sample.objects.filter(project=project, gold_label__isnull=False, row__lt=n).values_list("row", "gold_label")
+    )
+    if rows:
+        index, labels = np.array(rows, dtype=np.int64).T
+        gold[index] = labels
+    return gold
 
 
 # --- preview ---------------------------------------------------------------------------------------------------
@@ -146,13 +159,7 @@ def preview_lf(*, project: Project, kind, label, config, exclude_lf: LabelingFun
     n = Sample.objects.filter(project=project).count()
     table = snapshot.load(project, n)
     mask = lf_engine.matches(parsed, table.column("text"))
-    gold = np.full(n, -1, dtype=np.int64)
-    gold_rows = list(
-        Sample.objects.filter(project=project, gold_label__isnull=False, row__lt=n).values_list("row", "gold_label")
-    )
-    if gold_rows:
-        rows, labels = np.array(gold_rows, dtype=np.int64).T
-        gold[rows] = labels
+    gold = gold_array(project, n)
     on_gold = mask & (gold >= 0)
     correct = int((gold[on_gold] == index).sum())
     incorrect = int(on_gold.sum()) - correct

@@ -20,6 +20,8 @@ from django.conf import settings
 from projects.models import Project, Sample
 
 READ_BATCH = 20_000
+SPLIT_CODES = {"train": 0, "dev": 1, "test": 2}
+COLUMNS = ("row", "id", "text", "split")
 _cache: dict[int, tuple[tuple, pa.Table]] = {}
 _lock = threading.Lock()
 
@@ -47,16 +49,17 @@ def _as_text(value) -> str | None:
 
 def _write_part(project: Project, first_row: int, last_row: int) -> int:
     """Write rows first_row..last_row (inclusive) of the project as one part; returns the rows written."""
-    rows, ids, texts, fields = [], [], [], []
+    rows, ids, texts, splits, fields = [], [], [], [], []
     qs = (
         Sample.objects.filter(project=project, row__gte=first_row, row__lte=last_row)
         .order_by("row")
-        .values_list("row", "external_id", "text", "fields")
+        .values_list("row", "external_id", "text", "split", "fields")
     )
-    for row, external_id, text, extra in qs.iterator(chunk_size=READ_BATCH):
+    for row, external_id, text, split, extra in qs.iterator(chunk_size=READ_BATCH):
         rows.append(row)
         ids.append(external_id)
         texts.append(text)
+        splits.append(SPLIT_CODES[split])
         fields.append(extra or {})
     if not rows:
         return 0
@@ -65,6 +68,7 @@ def _write_part(project: Project, first_row: int, last_row: int) -> int:
         "row": pa.array(rows, type=pa.int64()),
         "id": pa.array(ids, type=pa.large_string()),
         "text": pa.array(texts, type=pa.large_string()),
+        "split": pa.array(splits, type=pa.int8()),
     }
     for name in names:
         columns[f"field:{name}"] = pa.array([_as_text(f.get(name)) for f in fields], type=pa.large_string())
@@ -97,16 +101,19 @@ def _fingerprint(parts: list[Path]) -> tuple:
 
 
 def load(project: Project, n_rows: int) -> pa.Table:
-    """Rows 0..n_rows-1 of the project's samples, in order, with columns row, id, text and field:<name>."""
+    """Rows 0..n_rows-1 of the project's samples, in order: row, id, text, split (0 train, 1 dev, 2 test),
+    and field:<name> for each other field."""
     parts = _parts(project)
     table = _read(project.pk, parts)
-    if table is None or table.num_rows < n_rows or not _dense(table):
+    if table is None or table.num_rows < n_rows or not _dense(table) or not set(COLUMNS) <= set(table.column_names):
         rebuild(project)
         parts = _parts(project)
         table = _read(project.pk, parts)
     if table is None:
         empty = pa.array([], type=pa.large_string())
-        return pa.table({"row": pa.array([], type=pa.int64()), "id": empty, "text": empty})
+        return pa.table(
+            {"row": pa.array([], type=pa.int64()), "id": empty, "text": empty, "split": pa.array([], type=pa.int8())}
+        )
     if table.num_rows < n_rows:
         raise RuntimeError(f"the snapshot of project {project.pk} has {table.num_rows} rows, expected {n_rows}")
     # Rows past n_rows arrived after this application started; the next application covers them.
