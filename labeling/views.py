@@ -1,0 +1,399 @@
+"""The labeling app's pages: the LF studio with its live preview, the dashboard, the run status fragment, export.
+
+Each view opens with the access check (outsiders 404, other roles 403), calls one service or read, and
+renders the page or, for an htmx request, the named partial of the same template.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from projects.models import JobStatus
+from projects.permissions import can, check, project_for
+from projects.services import ServiceError
+
+from . import services
+from .dashboard import conflicts_page, dashboard_context
+from .highlight import highlight
+from .models import LabelingFunction, LabelModelRun, LFKind
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+# The kinds the browser editor writes; other kinds (uploaded predictions, services) are made through the API.
+EDITOR_KINDS = (LFKind.KEYWORD, LFKind.REGEX)
+# Sent when a run_status fragment that was polling sees everything finished; pages listening refresh.
+RUN_FINISHED_EVENT = "chorus:run-finished"
+
+
+def _nav(request, project, current: str) -> list[dict]:
+    from projects.navigation import nav_for
+
+    return nav_for(request, project, current=current)
+
+
+# --- the LF editor's form ---------------------------------------------------------------------------------------
+
+
+def _blank_form(project) -> dict:
+    return {
+        "name": "",
+        "kind": LFKind.KEYWORD,
+        "keywords": "",
+        "whole_word": True,
+        "case_sensitive": False,
+        "mode": "any",
+        "pattern": "",
+        "label": project.labels[0] if project.labels else "",
+    }
+
+
+def _form_from_version(lf: LabelingFunction, project) -> dict:
+    form = _blank_form(project)
+    version = lf.current
+    form["name"] = lf.name
+    if version is None:
+        return form
+    form["kind"] = version.kind
+    form["label"] = project.label_name(version.label) or ""
+    config = version.config or {}
+    if version.kind == LFKind.KEYWORD:
+        form["keywords"] = "\n".join(config.get("keywords", []))
+        form["whole_word"] = bool(config.get("whole_word", True))
+        form["case_sensitive"] = bool(config.get("case_sensitive", False))
+        form["mode"] = config.get("mode", "any")
+    else:
+        form["pattern"] = config.get("pattern", "")
+    return form
+
+
+def _form_from_data(data) -> dict:
+    """The editor's fields as typed; checkboxes are absent when unticked."""
+    return {
+        "name": data.get("name", ""),
+        "kind": data.get("kind", LFKind.KEYWORD),
+        "keywords": data.get("keywords", ""),
+        "whole_word": bool(data.get("whole_word")),
+        "case_sensitive": bool(data.get("case_sensitive")),
+        "mode": data.get("mode", "any"),
+        "pattern": data.get("pattern", ""),
+        "label": data.get("label", ""),
+    }
+
+
+def _config(form: dict) -> dict:
+    if form["kind"] == LFKind.REGEX:
+        return {"pattern": form["pattern"]}
+    return {
+        "keywords": form["keywords"],
+        "whole_word": form["whole_word"],
+        "case_sensitive": form["case_sensitive"],
+        "mode": form["mode"],
+    }
+
+
+def _definition_is_blank(form: dict) -> bool:
+    text = form["pattern"] if form["kind"] == LFKind.REGEX else form["keywords"]
+    return not text.replace(",", "").strip()
+
+
+# --- the LF studio ------------------------------------------------------------------------------------------------
+
+
+def _lf_list_context(request, project, selected: LabelingFunction | None) -> dict:
+    lfs = list(
+        LabelingFunction.objects.live()
+        .filter(project=project)
+        .select_related("current")
+        .defer("current__votes")
+    )
+    run = (
+        LabelModelRun.objects.filter(project=project, status=JobStatus.DONE)
+        .only("id", "lf_stats", "finished_at")
+        .first()
+    )
+    stats = {s["lf"]: s for s in run.lf_stats} if run else {}
+    rows = []
+    for lf in lfs:
+        version = lf.current
+        rows.append(
+            {
+                "lf": lf,
+                "version": version,
+                "label": project.label_name(version.label) if version else None,
+                "stats": stats.get(lf.pk),
+                "selected": selected is not None and selected.pk == lf.pk,
+            }
+        )
+    context = {
+        "project": project,
+        "rows": rows,
+        "latest_done_run": run,
+        "may_edit": can(request.user, "edit_lfs", project),
+        "lf": selected,
+    }
+    context.update(_run_status_context(project, was_active=False))
+    return context
+
+
+def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None, status=200):
+    context = _lf_list_context(request, project, lf)
+    form = form or (_form_from_version(lf, project) if lf else _blank_form(project))
+    query = {k: ("1" if v is True else "" if v is False else v) for k, v in form.items()}
+    if lf:
+        query["lf"] = lf.pk
+    context.update(
+        {
+            "nav": _nav(request, project, "lf_studio"),
+            "lf": lf,
+            "form": form,
+            "preview_query": urlencode(query),
+            "error": error,
+            "kinds": [(k.value, k.label) for k in EDITOR_KINDS],
+            "form_editable": lf is None or lf.current is None or lf.current.kind in EDITOR_KINDS,
+        }
+    )
+    return render(request, "labeling/lf_studio.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lf_studio(request, pk):
+    project = project_for(request.user, pk, "view_lfs")
+    if request.method == "POST":
+        check(request.user, "edit_lfs", project)
+        form = _form_from_data(request.POST)
+        try:
+            lf = services.create_lf(
+                project=project,
+                user=request.user,
+                name=form["name"],
+                kind=form["kind"],
+                label=form["label"],
+                config=_config(form),
+            )
+        except ServiceError as exc:
+            return _studio_response(request, project, form=form, error=exc)
+        messages.success(
+            request, f"Saved “{lf.name}” as version 1. Applying it to the samples, then refitting."
+        )
+        return redirect("lf_edit", project.pk, lf.pk)
+    if request.htmx and request.htmx.target == "lf-list":
+        return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, None))
+    return _studio_response(request, project)
+
+
+def _live_lf(project, lf_id) -> LabelingFunction:
+    return get_object_or_404(
+        LabelingFunction.objects.live().select_related("current").defer("current__votes"),
+        pk=lf_id,
+        project=project,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lf_edit(request, pk, lf_id):
+    project = project_for(request.user, pk, "view_lfs")
+    lf = _live_lf(project, lf_id)
+    if request.method == "POST":
+        check(request.user, "edit_lfs", project)
+        form = _form_from_data(request.POST)
+        before = lf.current_id
+        try:
+            lf = services.update_lf(
+                lf=lf,
+                user=request.user,
+                name=form["name"],
+                kind=form["kind"],
+                label=form["label"],
+                config=_config(form),
+            )
+        except ServiceError as exc:
+            return _studio_response(request, project, lf=lf, form=form, error=exc)
+        lf = _live_lf(project, lf.pk)
+        if lf.current_id != before:
+            messages.success(
+                request, f"Saved “{lf.name}” as version {lf.current.number}. Applying it, then refitting."
+            )
+        else:
+            messages.info(request, f"“{lf.name}” saved; its definition did not change, so no new version.")
+        return redirect("lf_edit", project.pk, lf.pk)
+    if request.htmx and request.htmx.target == "lf-list":
+        return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, lf))
+    return _studio_response(request, project, lf=lf)
+
+
+@login_required
+@require_POST
+def lf_active(request, pk, lf_id):
+    project = project_for(request.user, pk, "edit_lfs")
+    lf = _live_lf(project, lf_id)
+    active = request.POST.get("active") == "1"
+    services.update_lf(lf=lf, user=request.user, active=active)
+    if request.htmx:
+        selected = request.POST.get("selected")
+        chosen = lf if selected and selected == str(lf.pk) else None
+        return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, chosen))
+    messages.success(request, f"“{lf.name}” is {'active' if active else 'inactive'} now; refitting.")
+    return redirect("lf_studio", project.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lf_delete(request, pk, lf_id):
+    project = project_for(request.user, pk, "edit_lfs")
+    lf = _live_lf(project, lf_id)
+    if request.method == "POST":
+        services.delete_lf(lf=lf, user=request.user)
+        messages.success(
+            request, f"Deleted “{lf.name}”. Past runs still name it; the next refit leaves it out."
+        )
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("lf_studio", args=[project.pk]))
+        return redirect("lf_studio", project.pk)
+    context = {"project": project, "nav": _nav(request, project, "lf_studio"), "lf": lf}
+    return render(request, "labeling/lf_delete.html", context)
+
+
+@login_required
+@require_GET
+def lf_preview(request, pk):
+    project = project_for(request.user, pk, "view_lfs")
+    form = _form_from_data(request.GET)
+    exclude = None
+    if request.GET.get("lf", "").isdigit():
+        exclude = LabelingFunction.objects.live().filter(project=project, pk=int(request.GET["lf"])).first()
+    context = {"project": project, "form": form, "preview": None, "preview_error": None}
+    if not _definition_is_blank(form):
+        try:
+            preview = services.preview_lf(
+                project=project,
+                kind=form["kind"],
+                label=form["label"],
+                config=_config(form),
+                exclude_lf=exclude,
+            )
+        except ServiceError as exc:
+            context["preview_error"] = exc
+        else:
+            for example in preview["examples"]:
+                example["html"] = highlight(example["text"], example["spans"])
+            context["preview"] = preview
+    return render(request, "labeling/lf_studio.html#preview", context)
+
+
+# --- run status ----------------------------------------------------------------------------------------------------
+
+
+def _run_status_context(project, was_active: bool) -> dict:
+    run = (
+        LabelModelRun.objects.filter(project=project)
+        .only(
+            "id",
+            "status",
+            "stage",
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "coverage",
+            "n_samples",
+        )
+        .first()
+    )
+    pending = list(services.current_versions(project).filter(status__in=ACTIVE).defer("votes", "config"))
+    active = bool(pending) or (run is not None and run.status in ACTIVE)
+    return {
+        "project": project,
+        "status_run": run,
+        "pending_versions": pending,
+        "status_active": active,
+        "status_finished_now": was_active and not active,
+    }
+
+
+@login_required
+@require_GET
+def run_status(request, pk):
+    project = project_for(request.user, pk, "view_dashboard")
+    context = _run_status_context(project, was_active=request.GET.get("was") == "active")
+    response = render(request, "labeling/_run_status.html", context)
+    if context["status_finished_now"]:
+        trigger_client_event(response, RUN_FINISHED_EVENT)
+    return response
+
+
+@login_required
+@require_POST
+def refit(request, pk):
+    project = project_for(request.user, pk, "run_refit")
+    try:
+        services.request_refit(project=project, user=request.user, force=True)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, "Refit queued; it starts once every active labeling function's votes are in."
+        )
+    return redirect("dashboard", project.pk)
+
+
+# --- dashboard ------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dashboard(request, pk):
+    project = project_for(request.user, pk, "view_dashboard")
+    after = request.GET.get("after", "")
+    lf_filter = request.GET.get("lf", "")
+    if request.htmx and request.htmx.target == "conflicts":
+        run = (
+            LabelModelRun.objects.filter(project=project, status=JobStatus.DONE)
+            .defer("probabilities")
+            .first()
+        )
+        if run is None:
+            raise Http404("No label model run yet.")
+        context = {
+            "project": project,
+            "run": run,
+            "conflicts": conflicts_page(project, run, after, lf_filter),
+        }
+        return render(request, "labeling/dashboard.html#conflicts", context)
+    context = dashboard_context(project, after=after, lf_filter=lf_filter)
+    context.update(_run_status_context(project, was_active=False))
+    context.update(
+        {
+            "nav": _nav(request, project, "dashboard"),
+            "may_refit": can(request.user, "run_refit", project),
+            "may_edit": can(request.user, "edit_lfs", project),
+        }
+    )
+    if request.htmx and request.htmx.target == "dashboard":
+        return render(request, "labeling/dashboard.html#dashboard", context)
+    return render(request, "labeling/dashboard.html", context)
+
+
+# --- export ---------------------------------------------------------------------------------------------------------
+
+
+@login_required
+def export(request, pk):
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    project = project_for(request.user, pk, "export")
+    from .export import export_response
+
+    fmt = request.GET.get("format", "csv")
+    try:
+        return export_response(project, fmt)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard", project.pk)
