@@ -231,21 +231,21 @@ class _Failure:
 
 
 class _Application:
-    def __init__(self, source, labels, names, columns, n, *, ids, timeout_s, memory_mb, batch_size, workers,
-                 modules, guard):  # fmt: skip
+    def __init__(self, source, labels, names, columns, n, *, ids, timeout_s, cpu_s, memory_mb, batch_size,
+                 workers, modules, guard):  # fmt: skip
         self.labels, self.names, self.columns, self.n, self.ids = labels, names, columns, n, ids
         self.lines = source.splitlines()
-        self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        self.timeout_s, self.cpu_s, self.memory_mb = timeout_s, cpu_s, memory_mb
         self.batches = [
             _Batch(i, start, min(start + batch_size, n)) for i, start in enumerate(range(0, n, batch_size))
         ]
         self.todo = list(reversed(self.batches))
         self.votes = np.full(n, ABSTAIN, dtype=np.int16)
         self.workers = max(1, min(workers, len(self.batches)))
-        cpu_total = math.ceil(timeout_s * (len(self.batches) + 1))
+        cpu_total = math.ceil(cpu_s * (len(self.batches) + 1))
         self.argv = [
             sys.executable, "-I", "-S", "-B", str(CHILD),
-            str(memory_mb), str(cpu_total), repr(float(timeout_s)), "1" if guard else "0",
+            str(memory_mb), str(cpu_total), repr(float(cpu_s)), "1" if guard else "0",
         ]  # fmt: skip
         self.setup = _encode(
             {"source": source, "labels": list(labels), "names": names, "modules": list(modules)}
@@ -433,9 +433,7 @@ def _describe_failure(failure: _Failure, child: _Child, app: _Application) -> Co
     elif kind == "setup":
         message = text("message")
     elif kind == "cpu":
-        message = (
-            f"the labeling function used more than {app.timeout_s:g} s of CPU time{where} and was stopped"
-        )
+        message = f"the labeling function used more than {app.cpu_s:g} s of CPU time{where} and was stopped"
     elif kind == "timeout":
         message = f"the labeling function took longer than {app.timeout_s:g} s{where} and was stopped"
     elif kind == "flood":
@@ -461,6 +459,7 @@ def run_code_lf(
     *,
     ids: Sequence | None = None,
     timeout_s: float = 30.0,
+    cpu_s: float | None = None,
     memory_mb: int = 512,
     batch_size: int = 10_000,
     workers: int | None = None,
@@ -470,7 +469,7 @@ def run_code_lf(
     """Votes (int16, ABSTAIN where the LF abstains) of a code LF over records, or CodeLFError.
 
     records: a list of dicts, a mapping of field name to column, or a pyarrow Table. timeout_s bounds each
-    batch in wall-clock and CPU time; memory_mb is each process's address space; at most `workers` processes
+    batch in wall-clock time, cpu_s (default: timeout_s) in CPU time; memory_mb is each process's address space; at most `workers` processes
     run at once (default: the number of CPUs, up to 4), each fed batches of `batch_size` rows in turn.
     _guard=False leaves out the Python-level audit hook: only for testing that the OS-level layers hold alone.
     """
@@ -478,8 +477,9 @@ def run_code_lf(
     labels = [str(label) for label in labels]
     if not labels:
         raise CodeLFError("the project has no labels yet")
-    if batch_size < 1 or timeout_s <= 0 or memory_mb < 64:
-        raise ValueError("batch_size must be positive, timeout_s positive and memory_mb at least 64")
+    cpu_s = timeout_s if cpu_s is None else cpu_s
+    if batch_size < 1 or timeout_s <= 0 or cpu_s <= 0 or memory_mb < 64:
+        raise ValueError("batch_size, timeout_s and cpu_s must be positive, memory_mb at least 64")
     names, columns, n = _columns(records)
     if ids is not None and len(ids) != n:
         raise ValueError(f"{len(ids)} ids for {n} samples")
@@ -487,8 +487,8 @@ def run_code_lf(
         return np.full(0, ABSTAIN, dtype=np.int16)
     app = _Application(
         source, labels, names, columns, n,
-        ids=list(ids) if ids is not None else None, timeout_s=timeout_s, memory_mb=memory_mb,
-        batch_size=batch_size, workers=workers or min(4, os.cpu_count() or 1),
+        ids=list(ids) if ids is not None else None, timeout_s=timeout_s, cpu_s=cpu_s,
+        memory_mb=memory_mb, batch_size=batch_size, workers=workers or min(4, os.cpu_count() or 1),
         modules=allowed_modules(modules), guard=_guard,
     )  # fmt: skip
     return app.run()
@@ -497,7 +497,8 @@ def run_code_lf(
 def sandbox_isolation() -> dict:
     """The OS-level layers a sandbox process gets on this machine (network namespace, user, no_new_privs)."""
     app = _Application(
-        "def lf(x):\n    return None\n", ["a"], ["text"], [[""]], 1, ids=None, timeout_s=10.0, memory_mb=256,
+        "def lf(x):\n    return None\n", ["a"], ["text"], [[""]], 1, ids=None, timeout_s=10.0, cpu_s=10.0,
+        memory_mb=256,
         batch_size=1, workers=1, modules=DEFAULT_MODULES, guard=True,
     )  # fmt: skip
     app.run()

@@ -1,6 +1,6 @@
 """The process a Python code LF runs in: it isolates itself, then applies the LF to the batches it is sent.
 
-Started by labeling/engine/sandbox.py as `python -I -S -B sandbox_child.py <memory_mb> <cpu_s> <timeout_s>
+Started by labeling/engine/sandbox.py as `python -I -S -B sandbox_child.py <memory_mb> <cpu_total_s> <cpu_batch_s>
 <guard>` with an empty environment. Standard library only: with -S there is no site-packages, so neither
 Django, the project's settings nor any installed package can be imported here.
 
@@ -116,12 +116,7 @@ class _CappedOutput:
     def write(self, text):
         self.size += len(text)
         if self.size > OUTPUT_CAP:
-            _fail(
-                {
-                    "kind": "output",
-                    "message": f"the labeling function printed more than {OUTPUT_CAP >> 20} MB",
-                }
-            )
+            _fail({"kind": "output", "limit": f"{OUTPUT_CAP >> 20} MB"})
         return len(text)
 
     def flush(self):
@@ -333,7 +328,7 @@ def _on_cpu_limit(signum, frame):
     _fail({"kind": "cpu"})
 
 
-def _run(setup: dict, isolation: dict, timeout_s: float, guard: bool) -> None:
+def _run(setup: dict, isolation: dict, cpu_s: float, guard: bool) -> None:
     source, labels, names, modules = setup["source"], setup["labels"], setup["names"], setup["modules"]
     # No new file descriptors from here on: no file, pipe or socket of any kind can be opened.
     os.closerange(3, 4096)
@@ -374,7 +369,7 @@ def _run(setup: dict, isolation: dict, timeout_s: float, guard: bool) -> None:
         n, columns = frame
         rows = zip(*columns, strict=True) if columns else ((),) * n
         votes = array.array("h", bytes(2 * n))
-        signal.setitimer(signal.ITIMER_PROF, timeout_s)
+        signal.setitimer(signal.ITIMER_PROF, cpu_s)
         row = 0
         try:
             for row, x in enumerate(map(sample, rows)):
@@ -392,7 +387,7 @@ def _run(setup: dict, isolation: dict, timeout_s: float, guard: bool) -> None:
 
 
 def main() -> None:
-    memory_mb, cpu_total, timeout_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    memory_mb, cpu_total, cpu_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     # The setup (trusted, from the parent) is read and the allowed modules loaded while the interpreter's files
     # are still readable: as `nobody` they may not be (a Python under /root, say).
     setup = _read_frame()
@@ -400,7 +395,7 @@ def main() -> None:
         __import__(name)
     isolation = _isolate(memory_mb, cpu_total)
     try:
-        _run(setup, isolation, timeout_s, guard=sys.argv[4] == "1")
+        _run(setup, isolation, cpu_s, guard=sys.argv[4] == "1")
     except MemoryError:
         _fail({"kind": "memory", "error": "MemoryError"})
     os._exit(0)
