@@ -1,0 +1,207 @@
+"""The import pages: upload once, map fields with a preview, the job runs in the real worker, progress polls."""
+
+import json
+import re
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from projects.models import Annotation, ImportJob, Sample
+from tests.conftest import wait_for
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+CSV = (
+    "\ufeffCOMMENT_ID,CONTENT,CLASS,SET\n"
+    "c1,Check out my channel,1,train\n"
+    "c2,Great song,0,dev\n"
+    'c3,"Subscribe, please",1,test\n'
+    "c4,Love this,0,train\n"
+    "c5,plz visit my site,1,train\n"
+    "c6,Nice voice,0,dev\n"
+).encode()
+
+
+def _upload(client, project, name="comments.csv", content=CSV):
+    return client.post(
+        reverse("import_samples", args=[project.pk]), {"file": SimpleUploadedFile(name, content)}
+    )
+
+
+def _token(response) -> str:
+    assert response.status_code == 302, response.content.decode()[:500]
+    return response["Location"].rstrip("/").split("/")[-1]
+
+
+def test_step_one_stores_the_upload_once_and_step_two_previews_it(client, project, bob, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    staged = list((tmp_path / "uploads").iterdir())
+    assert [p.name for p in staged] == [token]
+    response = client.get(reverse("import_map", args=[project.pk, token]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response.context["preview"].columns == ["COMMENT_ID", "CONTENT", "CLASS", "SET"]
+    assert len(response.context["preview"].rows) == 5
+    assert "Subscribe, please" in html and "plz visit my site" in html and "Nice voice" not in html
+    # Column names that say what they are are preselected; the user can change them.
+    assert re.search(r'<option value="CONTENT" selected>', html)
+    assert re.search(r'<option value="COMMENT_ID" selected>', html)
+
+
+def test_choosing_the_label_field_lists_its_values_with_a_guessed_class(client, project, bob):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    response = client.get(reverse("import_map", args=[project.pk, token]), {"label_field": "CLASS"}, **HTMX)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<fieldset id="label-map"')
+    values = re.findall(r'name="map_value" value="([^"]*)"', html)
+    assert values == ["0", "1"]
+    chosen = re.findall(r'<option value="(\w+)" selected>', html)
+    assert chosen == ["HAM", "SPAM"]
+
+
+def test_the_two_step_import_runs_in_the_worker_and_the_job_page_reports_it(worker, client, project, bob):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    response = client.post(
+        reverse("import_map", args=[project.pk, token]),
+        {
+            "text_field": "CONTENT",
+            "id_field": "COMMENT_ID",
+            "label_field": "CLASS",
+            "split_field": "SET",
+            "map_value": ["0", "1"],
+            "map_class": ["HAM", "SPAM"],
+            "start": "1",
+        },
+    )
+    job = ImportJob.objects.get(project=project)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("import_job", args=[project.pk, job.pk])
+    assert job.options["label_map"] == {"0": "HAM", "1": "SPAM"}
+    # The staged upload is handed over to the job and not kept twice.
+    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 404
+
+    url = reverse("import_job", args=[project.pk, job.pk])
+    first = client.get(url, **HTMX).content.decode()
+    if 'hx-trigger="every 1s"' not in first:  # the worker may already be done
+        assert "Imported 6 samples" in first
+    wait_for(lambda: ImportJob.objects.get(pk=job.pk).finished, what="the import job")
+    fragment = client.get(url, **HTMX).content.decode()
+    assert fragment.lstrip().startswith('<section id="import-progress"')
+    assert "Imported 6 samples (6 hand labels)." in fragment
+    assert "every 1s" not in fragment  # polling stops once the job is done
+
+    samples = {s.external_id: s for s in Sample.objects.filter(project=project)}
+    assert sorted(samples) == ["c1", "c2", "c3", "c4", "c5", "c6"]
+    assert samples["c3"].text == "Subscribe, please" and samples["c3"].split == "test"
+    assert samples["c1"].gold_label == 1 and samples["c2"].gold_label == 0
+    assert Annotation.objects.filter(project=project, source="import").count() == 6
+
+
+def test_a_failed_import_lists_each_error_with_its_line_and_field(worker, client, project, alice):
+    client.force_login(alice)
+    bad = b"id,text,label\n1,fine,HAM\n2,,SPAM\n3,odd,EGGS\n"
+    token = _token(_upload(client, project, "bad.csv", bad))
+    response = client.post(
+        reverse("import_map", args=[project.pk, token]),
+        {
+            "text_field": "text",
+            "id_field": "id",
+            "label_field": "label",
+            "map_value": ["EGGS", "HAM", "SPAM"],
+            "map_class": ["", "HAM", "SPAM"],
+            "start": "1",
+        },
+    )
+    # An unmapped value is refused before any job starts.
+    assert response.status_code == 422
+    assert "Choose a class for the label value &#x27;EGGS&#x27;" in response.content.decode()
+    assert not ImportJob.objects.exists()
+    response = client.post(
+        reverse("import_map", args=[project.pk, token]),
+        {"text_field": "text", "id_field": "id", "start": "1"},
+    )
+    job = ImportJob.objects.get()
+    wait_for(lambda: ImportJob.objects.get(pk=job.pk).finished, what="the import job")
+    page = client.get(reverse("import_job", args=[project.pk, job.pk])).content.decode()
+    assert "The import failed; nothing was imported." in page
+    assert "line 3" in page and "field text" in page
+    assert not Sample.objects.filter(project=project).exists()
+
+
+def test_step_two_without_a_text_field_says_so_in_place(client, project, bob):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    response = client.post(reverse("import_map", args=[project.pk, token]), {"text_field": "", "start": "1"})
+    assert response.status_code == 422
+    assert "choose the field that holds the text" in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_a_file_of_unknown_kind_is_refused_in_step_one(client, project, bob):
+    client.force_login(bob)
+    response = _upload(client, project, "notes.txt", b"hello\n")
+    assert response.status_code == 422
+    assert "cannot tell the format of" in response.content.decode()
+
+
+def test_an_empty_file_is_refused_in_step_one(client, project, bob):
+    client.force_login(bob)
+    response = _upload(client, project, "empty.csv", b"")
+    assert response.status_code == 422
+    assert "the file is empty" in response.content.decode()
+
+
+def test_jsonl_keys_become_the_columns(client, project, bob):
+    client.force_login(bob)
+    lines = [{"text": "hi", "y": 0}, {"text": "buy", "y": 1, "src": "web"}]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    token = _token(_upload(client, project, "rows.jsonl", body))
+    response = client.get(reverse("import_map", args=[project.pk, token]))
+    assert response.context["preview"].columns == ["text", "y", "src"]
+
+
+def test_another_session_cannot_use_my_staged_upload(client, project, bob, alice):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    client.logout()
+    client.force_login(alice)
+    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 404
+
+
+def test_annotators_and_outsiders_cannot_reach_the_mapping_step(client, project, bob, charlie, eve):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    url = reverse("import_map", args=[project.pk, token])
+    client.force_login(charlie)
+    assert client.get(url).status_code == 403
+    client.force_login(eve)
+    assert client.get(url).status_code == 404
+
+
+def test_the_job_page_of_another_project_is_not_found(client, project, alice, bob):
+    from tests.conftest import make_project
+
+    other = make_project(alice, name="Other")
+    job = ImportJob.objects.create(project=other, filename="x.csv", options={"text_field": "text"})
+    client.force_login(alice)
+    assert client.get(reverse("import_job", args=[project.pk, job.pk])).status_code == 404
+
+
+def test_a_running_job_polls_every_second(client, project, bob):
+    job = ImportJob.objects.create(
+        project=project,
+        filename="x.csv",
+        options={"text_field": "text"},
+        status="running",
+        processed=40,
+        total=100,
+    )
+    client.force_login(bob)
+    fragment = client.get(reverse("import_job", args=[project.pk, job.pk]), **HTMX).content.decode()
+    assert 'hx-trigger="every 1s"' in fragment
+    assert "40 rows of 100" in fragment
+    assert 'value="40"' in fragment
