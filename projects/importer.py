@@ -398,6 +398,7 @@ def parse(
                 problem(f"the field {name!r} {reason}, which cannot be stored", line, name)
                 break
         if len(problems) >= MAX_PROBLEMS:
+            problems.append(ImportProblem(f"stopped reading at line {line} after {len(problems)} problems"))
             break
         rows.append(ParsedRow(line, external_id, text or "", fields, label, split))
         if on_progress and len(rows) % 5000 == 0:
@@ -434,18 +435,21 @@ def _clashes(
         taken += Sample.objects.filter(project=project, external_id__in=chunk).values_list(
             "external_id", flat=True
         )
-        if len(taken) >= MAX_PROBLEMS:
-            break
     taken.sort(key=line_of.__getitem__)
     if id_field:
         why = "is already in the project"
     else:
         # Without an id field a sample's id is its row number, which an earlier import may have used as an id.
         why = "(its row number, as no id field was chosen) is already in the project; choose an id field"
-    return [
+    problems = [
         ImportProblem(f"line {line_of[t]}: id {t!r} {why}", line=line_of[t], field=id_field)
         for t in taken[:MAX_PROBLEMS]
     ]
+    if len(taken) > MAX_PROBLEMS:
+        problems.append(
+            ImportProblem(f"and {len(taken) - MAX_PROBLEMS} more ids of this file are already in the project")
+        )
+    return problems
 
 
 @transaction.atomic

@@ -412,3 +412,21 @@ def test_a_file_named_neither_csv_nor_jsonl_is_refused(ham_spam, user):
 def test_the_format_can_be_chosen_for_any_file_name(ham_spam, user):
     job = upload(ham_spam, user, jsonl({"text": "a"}), name="export.txt", format="jsonl")
     assert job.status == "done", job.errors
+
+
+def test_many_taken_ids_are_counted_beyond_the_first_ones_shown(ham_spam, user):
+    content = "id,text\n" + "".join(f"r{i},text {i}\n" for i in range(30))
+    upload(ham_spam, user, content, id_field="id")
+    job = upload(ham_spam, user, content, id_field="id")
+    assert job.status == "failed"
+    assert [e.get("line") for e in job.errors[:20]] == list(range(2, 22))
+    assert job.errors[20] == {"message": "and 10 more ids of this file are already in the project"}
+    assert Sample.objects.filter(project=ham_spam).count() == 30
+
+
+def test_reading_stops_after_twenty_problems_and_says_where(ham_spam, user):
+    content = "text,label\n" + "".join(f"t{i},EGGS\n" for i in range(50))
+    job = upload(ham_spam, user, content, label_field="label")
+    assert job.status == "failed"
+    assert len(job.errors) == 21
+    assert job.errors[-1] == {"message": "stopped reading at line 21 after 20 problems"}

@@ -95,7 +95,7 @@ def test_each_problem_is_printed_with_its_line_and_field(project, tmp_path):
         f"{path}: line 2: the text field 'CONTENT' is empty [field CONTENT]",
         f"{path}: line 3: label '7' is not one of the project's classes (HAM, SPAM); add it to label_map [field CLASS]",
     ]
-    assert message == f"nothing was imported: 2 problem(s) in {path}"
+    assert message == f"nothing was imported from {path}; fix the problems above"
 
 
 def test_a_missing_column_is_reported(project, comments):

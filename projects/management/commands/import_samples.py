@@ -72,7 +72,7 @@ class Command(BaseCommand):
             for problem in exc.problems:
                 where = f" [field {problem.field}]" if problem.field else ""
                 self.stderr.write(f"{file}: {problem.message}{where}")
-            raise CommandError(f"nothing was imported: {len(exc.problems)} problem(s) in {file}") from None
+            raise CommandError(f"nothing was imported from {file}; fix the problems above") from None
         self.stdout.write(
             f"Imported {result.imported} samples ({result.labels_imported} hand labels) into {project.name}"
         )
