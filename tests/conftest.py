@@ -67,6 +67,13 @@ def _real_services():
         pytest.fail("CI runs the suite on PostgreSQL: set DATABASE_URL (the Makefile's test target does)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    # Personas are made in almost every test; the default PBKDF2 costs about a second per user on a busy
+    # 2-core machine. Tests check access rules, not hash strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # --- personas and helpers ------------------------------------------------------------------------------------
 
 
