@@ -1,0 +1,182 @@
+"""REST endpoints for projects, imports, samples and hand labels: one small view per endpoint.
+
+Each handler opens with the access check (outsiders 404, roles lacking the action 403), calls one service
+or read, and answers with an output serializer.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .models import Annotation, ImportJob, Project, Sample, Split
+from .permissions import check, project_for
+from .serializers import (
+    AnnotationInput,
+    AnnotationOutput,
+    ImportInput,
+    ImportJobOutput,
+    ProjectInput,
+    ProjectOutput,
+    ProjectUpdateInput,
+    SampleOutput,
+)
+from .services import ServiceError
+
+
+def paginated(view: APIView, queryset, serializer_class, **context) -> Response:
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    data = serializer_class(page, many=True, context={"request": view.request, **context}).data
+    return paginator.get_paginated_response(data)
+
+
+class ProjectListApi(APIView):
+    @extend_schema(responses=ProjectOutput(many=True), summary="My projects, with my role in each")
+    def get(self, request):
+        projects = Project.objects.for_user(request.user).order_by("-created_at")
+        return Response(ProjectOutput(projects, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=ProjectInput, responses={201: ProjectOutput}, summary="Create a project; I become its admin"
+    )
+    def post(self, request):
+        data = _valid(ProjectInput, request.data)
+        project = services.create_project(user=request.user, **data)
+        return Response(
+            ProjectOutput(project, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses=ProjectOutput)
+    def get(self, request, pk: int):
+        project = project_for(request.user, pk, "view_project")
+        return Response(ProjectOutput(project, context={"request": request}).data)
+
+    @extend_schema(request=ProjectUpdateInput, responses=ProjectOutput, summary="Change a project (admins)")
+    def patch(self, request, pk: int):
+        project = project_for(request.user, pk, "manage_project")
+        data = _valid(ProjectUpdateInput, request.data)
+        project = services.update_project(project=project, **data)
+        return Response(ProjectOutput(project, context={"request": request}).data)
+
+
+class ImportListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=ImportJobOutput(many=True), summary="The project's imports, newest first")
+    def get(self, request, pk: int):
+        project = project_for(request.user, pk, "import")
+        return Response(ImportJobOutput(ImportJob.objects.filter(project=project), many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInput},
+        responses={201: ImportJobOutput},
+        summary="Upload a file of samples; a worker imports it (all or nothing)",
+    )
+    def post(self, request, pk: int):
+        project = project_for(request.user, pk, "import")
+        if not request.FILES.get("file"):
+            raise ServiceError("choose a file to upload (the multipart field 'file')", "file")
+        data = _valid(ImportInput, request.data)
+        upload = data.pop("file")
+        job = services.start_import(project=project, user=request.user, upload=upload, options=data)
+        return Response(ImportJobOutput(job).data, status=status.HTTP_201_CREATED)
+
+
+class ImportDetailApi(APIView):
+    @extend_schema(responses=ImportJobOutput, summary="An import's status, progress, counts and errors")
+    def get(self, request, pk: int):
+        job = ImportJob.objects.select_related("project").filter(pk=pk).first()
+        if job is None:
+            raise Http404("No such import.")
+        check(request.user, "import", job.project)
+        return Response(ImportJobOutput(job).data)
+
+
+class SampleListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("split", str, enum=Split.values, description="Only samples of this split"),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=SampleOutput(many=True),
+        summary="The project's samples in row order (not for annotators: they carry gold labels)",
+    )
+    def get(self, request, pk: int):
+        project = project_for(request.user, pk, "view_samples")
+        samples = Sample.objects.for_project(project).select_related("project").order_by("row")
+        split = request.query_params.get("split")
+        if split:
+            if split not in Split.values:
+                raise ServiceError(
+                    f"unknown split {split!r}; choose one of {', '.join(Split.values)}", "split"
+                )
+            samples = samples.filter(split=split)
+        return paginated(self, samples, SampleOutput)
+
+
+class AnnotationListApi(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        responses=AnnotationOutput(many=True),
+        summary="My hand labels in this project, latest first",
+    )
+    def get(self, request, pk: int):
+        project = project_for(request.user, pk, "label")
+        mine = (
+            Annotation.objects.filter(project=project, annotator=request.user)
+            .select_related("sample", "project")
+            .order_by("-updated_at", "-id")
+        )
+        return paginated(self, mine, AnnotationOutput)
+
+    @extend_schema(
+        request=AnnotationInput,
+        responses={201: AnnotationOutput},
+        summary="Label a sample (or change my label on it)",
+    )
+    def post(self, request, pk: int):
+        project = project_for(request.user, pk, "label")
+        data = _valid(AnnotationInput, request.data)
+        sample = _sample_in(project, data["sample"])
+        label = _label_index(project, data["label"])
+        annotation = services.annotate(project=project, sample=sample, user=request.user, label=label)
+        return Response(AnnotationOutput(annotation).data, status=status.HTTP_201_CREATED)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _sample_in(project: Project, ref) -> Sample:
+    """A number is the sample's id, a string its external id (external ids are often digits too)."""
+    lookup = {"pk": ref} if isinstance(ref, int) else {"external_id": ref}
+    sample = Sample.objects.filter(project=project, **lookup).first()
+    if sample is None:
+        what = f"id {ref}" if isinstance(ref, int) else f"external id {ref!r}"
+        raise ServiceError(f"there is no sample with {what} in this project", "sample")
+    return sample
+
+
+def _label_index(project: Project, name: str | None) -> int | None:
+    if name is None:
+        return None
+    index = project.label_index(name)
+    if index is None:
+        raise ServiceError(
+            f"label {name!r} is not one of the project's classes: {', '.join(project.labels)}", "label"
+        )
+    return index

@@ -1,0 +1,158 @@
+"""What the API takes and gives for projects, imports, samples and hand labels.
+
+Input serializers only check shapes (types, presence); the rules live in projects.services, whose
+ServiceError becomes the {"message", "field"} answer, so a page and the API say the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Annotation, ImportJob, Project, Sample
+from .permissions import role_of
+
+
+class ProjectInput(serializers.Serializer):
+    name = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    labels = serializers.ListField(child=serializers.CharField(allow_blank=True), allow_empty=True)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ProjectUpdateInput(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    instructions = serializers.CharField(required=False, allow_blank=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="The full ordered list; existing classes keep their place, new ones go at the end.",
+    )
+
+
+class ProjectOutput(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="The caller's role in the project.")
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "instructions", "labels", "role", "created_at", "updated_at"]
+
+    def get_role(self, project: Project) -> str | None:
+        return role_of(self.context["request"].user, project)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class LabelMapField(serializers.Field):
+    """label_map arrives as a JSON string in a multipart form (or as an object in a JSON body)."""
+
+    default_error_messages = {
+        "invalid": 'label_map must be a JSON object of value → class name, e.g. {"0": "HAM", "1": "SPAM"}'
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not data.strip():
+                return {}
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise serializers.ValidationError(
+                    f"label_map is not valid JSON ({exc.msg} at column {exc.colno})"
+                ) from None
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class ImportInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="A CSV or JSONL file.")
+    text_field = serializers.CharField(allow_blank=True)
+    id_field = serializers.CharField(required=False, allow_blank=True, default="")
+    label_field = serializers.CharField(required=False, allow_blank=True, default="")
+    split_field = serializers.CharField(required=False, allow_blank=True, default="")
+    label_map = LabelMapField(
+        required=False,
+        default=dict,
+        help_text='A JSON object of file value → class name, e.g. {"0": "HAM", "1": "SPAM"}.',
+    )
+    format = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="csv or jsonl; guessed from the file name if empty.",
+    )
+
+
+class ImportJobOutput(serializers.ModelSerializer):
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "project",
+            "filename",
+            "options",
+            "status",
+            "processed",
+            "total",
+            "percent",
+            "imported",
+            "labels_imported",
+            "errors",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class SampleOutput(serializers.ModelSerializer):
+    gold = serializers.SerializerMethodField(help_text="The agreed hand label's class name, or null.")
+
+    class Meta:
+        model = Sample
+        fields = ["id", "row", "external_id", "text", "fields", "split", "gold"]
+
+    def get_gold(self, sample: Sample) -> str | None:
+        return sample.project.label_name(sample.gold_label)
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
+class SampleRefField(serializers.Field):
+    """A sample named by its id (a JSON number) or by its external id (a JSON string)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            raise serializers.ValidationError("give the sample's id (a number) or its external id (a string)")
+        if isinstance(data, str) and not data.strip():
+            raise serializers.ValidationError("give the sample's id (a number) or its external id (a string)")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class AnnotationInput(serializers.Serializer):
+    sample = SampleRefField(help_text="The sample's id (a number) or its external id (a string).")
+    label = serializers.CharField(
+        allow_null=True, help_text="A class name of the project; null records a skip."
+    )
+
+
+class AnnotationOutput(serializers.ModelSerializer):
+    external_id = serializers.CharField(source="sample.external_id", read_only=True)
+    label = serializers.SerializerMethodField(help_text="The class name, or null for a skip.")
+
+    class Meta:
+        model = Annotation
+        fields = ["id", "sample", "external_id", "label", "created_at", "updated_at"]
+
+    def get_label(self, annotation: Annotation) -> str | None:
+        return annotation.project.label_name(annotation.label)
