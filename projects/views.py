@@ -383,7 +383,7 @@ def member_update(request, pk, user_id):
             messages.success(request, f"{name} is now {Role(form.cleaned_data['role']).label.lower()}.")
     except ServiceError as exc:
         messages.error(request, f"{name}: {exc.message[0].upper()}{exc.message[1:]}.")
-    request.user.__dict__.pop("_chorus_roles", None)  # my own role may have just changed
+    request.user._chorus_roles = {}  # forget the cached roles: my own may have just changed
     if membership.user_id == request.user.id and not can(request.user, "manage_project", project):
         return redirect("project_detail", project.pk)
     return redirect("members", project.pk)
