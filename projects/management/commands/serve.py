@@ -48,15 +48,23 @@ class Command(BaseCommand):
             while not stopping and all(p.poll() is None for p in procs):
                 time.sleep(0.5)
         finally:
+            # SIGTERM to gunicorn's and Celery's main process only: each then stops its own children cleanly
+            # (signalling the whole group killed Celery's pool under it and slowed its warm shutdown).
             for p in procs:
                 if p.poll() is None:
-                    os.killpg(p.pid, signal.SIGTERM)
+                    p.terminate()
             deadline = time.monotonic() + 20
             for p in procs:
                 try:
                     p.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
+                    pass
+                # Whatever is left in the process group (a stuck main process or an orphaned child) is killed.
+                try:
                     os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
         dead = [p for p in procs if p.returncode not in (0, -signal.SIGTERM, None)]
         if dead and not stopping:
             raise SystemExit(f"a process stopped unexpectedly (exit {dead[0].returncode}); Chorus stopped")
