@@ -78,6 +78,10 @@ def dashboard_context(project, *, after="", lf_filter="") -> dict:
             "distribution": _distribution(summary, labels),
             "splits": _split_rows(run.metrics or {}, labels),
             "model": run.model or {},
+            "model_name": (run.model or {}).get("chosen") or (run.model or {}).get("name") or "unknown",
+            "model_settings": ", ".join(
+                f"{k}: {v}" for k, v in ((run.model or {}).get("settings") or {}).items()
+            ),
             "labels": labels,
             "conflicts": conflicts_page(project, run, after, lf_filter),
         }
