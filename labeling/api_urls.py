@@ -1,3 +1,13 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("projects/<int:pk>/lfs/", api.LFListApi.as_view(), name="api_project_lfs"),
+    path("projects/<int:pk>/lfs/preview/", api.LFPreviewApi.as_view(), name="api_project_lf_preview"),
+    path("lfs/<int:pk>/", api.LFDetailApi.as_view(), name="api_lf"),
+    path("projects/<int:pk>/runs/", api.RunListApi.as_view(), name="api_project_runs"),
+    path("projects/<int:pk>/runs/latest/", api.LatestRunApi.as_view(), name="api_project_latest_run"),
+    path("runs/<int:pk>/", api.RunDetailApi.as_view(), name="api_run"),
+    path("projects/<int:pk>/export/", api.ExportApi.as_view(), name="api_project_export"),
+]

@@ -1,0 +1,146 @@
+"""What the API takes and gives for labeling functions, previews and label-model runs.
+
+Inputs check shapes only; labeling.services decides what is valid and says why (ServiceError).
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from projects.models import JobStatus
+
+from .models import LabelingFunction, LabelModelRun, LFVersion
+
+
+class LFConfigField(serializers.JSONField):
+    """{"keywords": [...], "whole_word": bool, "case_sensitive": bool} for keyword LFs, {"pattern": "..."} for regex."""
+
+
+class LFInput(serializers.Serializer):
+    name = serializers.CharField(allow_blank=True)
+    kind = serializers.CharField(help_text="keyword or regex")
+    label = serializers.CharField(help_text="The class name the LF votes for.")
+    config = LFConfigField()
+    active = serializers.BooleanField(required=False, default=True)
+
+
+class LFUpdateInput(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True)
+    kind = serializers.CharField(required=False)
+    label = serializers.CharField(required=False)
+    config = LFConfigField(required=False)
+    active = serializers.BooleanField(required=False)
+
+
+class PreviewInput(serializers.Serializer):
+    kind = serializers.CharField(help_text="keyword or regex")
+    label = serializers.CharField(help_text="The class name the LF would vote for.")
+    config = LFConfigField()
+    lf = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The LF being edited, left out when counting conflicts."
+    )
+
+
+class LFVersionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LFVersion
+        fields = [
+            "id",
+            "number",
+            "status",
+            "message",
+            "coverage",
+            "processed",
+            "n_rows",
+            "created_at",
+            "applied_at",
+        ]
+
+
+class LFOutput(serializers.ModelSerializer):
+    kind = serializers.CharField(source="current.kind", read_only=True)
+    label = serializers.SerializerMethodField(help_text="The class name the LF votes for.")
+    config = serializers.JSONField(source="current.config", read_only=True)
+    version = LFVersionOutput(source="current", read_only=True, help_text="The current version.")
+
+    class Meta:
+        model = LabelingFunction
+        fields = ["id", "project", "name", "kind", "label", "config", "active", "version", "created_at"]
+
+    def get_label(self, lf: LabelingFunction) -> str | None:
+        return lf.project.label_name(lf.current.label) if lf.current else None
+
+
+class PreviewExampleOutput(serializers.Serializer):
+    row = serializers.IntegerField()
+    id = serializers.CharField(help_text="The sample's external id.")
+    text = serializers.CharField()
+    spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    gold = serializers.CharField(allow_null=True)
+
+
+class PreviewOutput(serializers.Serializer):
+    n = serializers.IntegerField(help_text="Samples in the project.")
+    hits = serializers.IntegerField(help_text="Samples the LF votes on.")
+    coverage = serializers.FloatField()
+    correct = serializers.IntegerField()
+    incorrect = serializers.IntegerField()
+    empirical_accuracy = serializers.FloatField(
+        allow_null=True, help_text="null when it votes on no gold sample."
+    )
+    conflicts = serializers.FloatField(
+        help_text="Share of samples where another active LF votes differently."
+    )
+    conflict_count = serializers.IntegerField()
+    label = serializers.CharField()
+    examples = PreviewExampleOutput(many=True)
+
+
+class RunSummaryOutput(serializers.ModelSerializer):
+    """A run without its per-LF table: the history list."""
+
+    progress = serializers.SerializerMethodField(
+        help_text="While the run waits or runs: how many of the active LFs have their votes, and which are pending."
+    )
+    n_lfs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LabelModelRun
+        fields = [
+            "id",
+            "project",
+            "status",
+            "stage",
+            "message",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "n_samples",
+            "n_lfs",
+            "coverage",
+            "metrics",
+            "model",
+            "summary",
+        ]
+
+    def get_n_lfs(self, run: LabelModelRun) -> int:
+        return len(run.lf_versions)
+
+    def get_progress(self, run: LabelModelRun) -> dict | None:
+        if run.finished:
+            return None
+        from .services import current_versions
+
+        versions = list(current_versions(run.project))
+        pending = [v for v in versions if v.status != JobStatus.DONE]
+        return {
+            "lfs": len(versions),
+            "lfs_with_votes": len(versions) - len(pending),
+            "pending": [{"name": v.lf.name, "status": v.status, "processed": v.processed} for v in pending],
+        }
+
+
+class RunOutput(RunSummaryOutput):
+    class Meta(RunSummaryOutput.Meta):
+        fields = [*RunSummaryOutput.Meta.fields, "lf_versions", "lf_stats", "conflict_rows"]
