@@ -1,0 +1,277 @@
+"""Field rules: an LF that looks at one field of a sample, applied to the whole column at once.
+
+A rule compares the field's value (numbers, ranges), matches it (equals, in a list), tests it for being
+empty, or measures its text (words, characters) against a number: "fewer than 5 words in text -> HAM".
+Everything runs as pyarrow kernels over the column; a missing value, or a value that is not a number for
+a numeric comparison, makes the rule abstain on that sample rather than fail.
+
+Config, as stored and sent by the API:
+    {"field": "stars", "op": "lt", "value": 3}
+    {"field": "stars", "op": "between", "low": 2, "high": 4}          (both ends included)
+    {"field": "country", "op": "in", "values": ["US", "CA"], "case_sensitive": false}
+    {"field": "comment", "op": "empty"}
+    {"field": "text", "op": "word_count_lt", "value": 5}             (also char_count_*, *_between)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .lfs import LFConfigError
+from .matrix import ABSTAIN
+
+COMPARISONS = {"lt": pc.less, "le": pc.less_equal, "gt": pc.greater, "ge": pc.greater_equal,
+               "eq": pc.equal, "ne": pc.not_equal}  # fmt: skip
+SYMBOLS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+MEASURES = {"": "value", "word_count_": "words", "char_count_": "chars"}
+MATCHES = ("equals", "not_equals", "in", "not_in")
+EMPTINESS = ("empty", "not_empty")
+OPS = (
+    tuple(f"{prefix}{cmp}" for prefix in MEASURES for cmp in (*COMPARISONS, "between")) + MATCHES + EMPTINESS
+)
+KEYS = frozenset({"field", "op", "value", "low", "high", "values", "case_sensitive"})
+MAX_VALUES = 10_000
+# What counts as a number inside a text field: optional sign, digits with an optional fraction, exponent.
+NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+
+
+class FieldRuleError(LFConfigError):
+    """The field rule's configuration is not usable; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    field: str
+    op: str  # canonical: lt, le, gt, ge, eq, ne, between, equals, not_equals, in, not_in, empty, not_empty
+    measure: str = "value"  # what is compared: the value itself, its number of words or of characters
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    values: tuple[str | float, ...] = ()
+    case_sensitive: bool = True
+
+    @property
+    def op_name(self) -> str:
+        """The op as written in a config (word_count_lt, between, in, ...)."""
+        prefix = {v: k for k, v in MEASURES.items()}[self.measure]
+        return prefix + self.op
+
+
+def _number(config: dict, key: str, *, count: bool) -> float:
+    if key not in config:
+        raise FieldRuleError(f"give {'a count' if count else 'a number'} for {key}")
+    raw = config[key]
+    if isinstance(raw, str):
+        try:
+            raw = float(raw.strip())
+        except ValueError:
+            raise FieldRuleError(f"{key} must be a number, got {config[key]!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise FieldRuleError(f"{key} must be a number, got {config[key]!r}")
+    if count and (raw < 0 or raw != int(raw)):
+        raise FieldRuleError(f"{key} must be a whole number of {'words or characters'}, got {config[key]!r}")
+    return float(raw)
+
+
+def _match_value(raw, key: str) -> str | float:
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, str | int | float)
+        or (isinstance(raw, float) and not math.isfinite(raw))
+    ):
+        raise FieldRuleError(f"{key} must be text or a number, got {raw!r}")
+    return raw
+
+
+def parse_field_config(config) -> FieldRule:
+    """A FieldRule from its config, or FieldRuleError naming what is wrong."""
+    if not isinstance(config, dict):
+        raise FieldRuleError("config must be an object")
+    unknown = sorted(set(config) - KEYS)
+    if unknown:
+        raise FieldRuleError(f"unknown setting {unknown[0]!r}; a field rule takes {', '.join(sorted(KEYS))}")
+    field = config.get("field")
+    if not isinstance(field, str) or not field.strip():
+        raise FieldRuleError("name the field the rule looks at")
+    op = config.get("op")
+    op = SYMBOLS.get(op, op) if isinstance(op, str) else op
+    if op not in OPS:
+        raise FieldRuleError(f"unknown op {config.get('op')!r}; choose one of {', '.join(OPS)}")
+    case_sensitive = config.get("case_sensitive", True)
+    if not isinstance(case_sensitive, bool):
+        raise FieldRuleError("case_sensitive must be true or false")
+    rule = {"field": field.strip(), "case_sensitive": case_sensitive}
+    if op in EMPTINESS:
+        return FieldRule(op=op, **rule)
+    if op in MATCHES:
+        if op in ("equals", "not_equals"):
+            if "value" not in config:
+                raise FieldRuleError("give the value to compare with")
+            values = (_match_value(config["value"], "value"),)
+        else:
+            raw = config.get("values")
+            if not isinstance(raw, list | tuple) or not raw:
+                raise FieldRuleError("give a list of values")
+            if len(raw) > MAX_VALUES:
+                raise FieldRuleError(f"at most {MAX_VALUES} values")
+            values = tuple(dict.fromkeys(_match_value(v, "every value") for v in raw))
+        return FieldRule(op=op, values=values, **rule)
+    prefix = next(p for p in sorted(MEASURES, key=len, reverse=True) if op.startswith(p))
+    measure, cmp = MEASURES[prefix], op[len(prefix) :]
+    count = measure != "value"
+    if cmp == "between":
+        low, high = _number(config, "low", count=count), _number(config, "high", count=count)
+        if low > high:
+            raise FieldRuleError(f"low ({config['low']}) must not be greater than high ({config['high']})")
+        return FieldRule(op=cmp, measure=measure, low=low, high=high, **rule)
+    return FieldRule(op=cmp, measure=measure, value=_number(config, "value", count=count), **rule)
+
+
+# --- application ------------------------------------------------------------------------------------------
+
+
+def _as_array(column) -> pa.Array | pa.ChunkedArray:
+    if isinstance(column, pa.ChunkedArray | pa.Array):
+        array = column
+    elif isinstance(column, np.ndarray) and column.dtype != object:
+        array = pa.array(column)
+    else:
+        values = list(column)
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Mixed types (numbers and text in one JSON field): compare them in their text form.
+            array = pa.array([None if v is None else str(v) for v in values], type=pa.large_string())
+    if pa.types.is_dictionary(array.type):
+        array = pc.cast(array, array.type.value_type)
+    return array
+
+
+def _is_text(array) -> bool:
+    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+
+
+def _is_number(array) -> bool:
+    t = array.type
+    return (
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
+    )
+
+
+def _numbers(array):
+    """float64 values, null where missing, NaN or not a number."""
+    if _is_number(array):
+        numbers = pc.cast(array, pa.float64(), safe=False)
+    elif _is_text(array):
+        text = pc.utf8_trim_whitespace(array)
+        text = pc.if_else(pc.match_substring_regex(text, NUMBER), text, pa.scalar(None, text.type))
+        numbers = pc.cast(text, pa.float64())
+    else:
+        return pa.nulls(len(array), pa.float64())
+    return pc.if_else(pc.is_nan(numbers), pa.scalar(None, pa.float64()), numbers)
+
+
+def _texts(array):
+    if _is_text(array):
+        return array
+    if pa.types.is_null(array.type):
+        return pa.nulls(len(array), pa.large_string())
+    return pc.cast(array, pa.large_string())
+
+
+def _measured(rule: FieldRule, array):
+    if rule.measure == "value":
+        return _numbers(array)
+    text = _texts(array)
+    if rule.measure == "words":
+        return pc.count_substring_regex(text, r"\S+")
+    return pc.utf8_length(text)
+
+
+def _emptiness(array):
+    missing = pc.is_null(array, nan_is_null=True)
+    if _is_text(array):
+        missing = pc.or_(missing, pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(array)), 0))
+    return pc.fill_null(missing, True)
+
+
+def _matches(rule: FieldRule, array):
+    if _is_number(array):
+        numbers = [float(v) for v in rule.values if isinstance(v, int | float)]
+        for v in rule.values:
+            if isinstance(v, str):
+                try:
+                    numbers.append(float(v))
+                except ValueError:
+                    pass  # text that is no number matches no number
+        subject, options = _numbers(array), pa.array(numbers, type=pa.float64())
+    else:
+        subject = _texts(array)
+        options = pa.array(
+            [v if isinstance(v, str) else _number_text(v) for v in rule.values], pa.large_string()
+        )
+        if not rule.case_sensitive:
+            subject, options = pc.utf8_lower(subject), pc.utf8_lower(options)
+    hit = pc.is_in(subject, value_set=options)
+    if rule.op in ("not_equals", "not_in"):
+        hit = pc.and_(pc.invert(hit), pc.is_valid(subject))  # a missing value is not "not in"
+    return hit
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def field_rule_mask(rule: FieldRule, column) -> np.ndarray:
+    """Boolean mask over the column: where the rule fires (never where the value is missing)."""
+    array = _as_array(column)
+    if len(array) == 0:
+        return np.zeros(0, dtype=bool)
+    if rule.op in EMPTINESS:
+        hit = _emptiness(array)
+        if rule.op == "not_empty":
+            hit = pc.invert(hit)
+    elif rule.op in MATCHES:
+        hit = _matches(rule, array)
+    else:
+        subject = _measured(rule, array)
+        if rule.op == "between":
+            hit = pc.and_(pc.greater_equal(subject, rule.low), pc.less_equal(subject, rule.high))
+        else:
+            hit = COMPARISONS[rule.op](subject, rule.value)
+    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def apply_field_rule(rule: FieldRule, column, label: int) -> np.ndarray:
+    """Votes (int16): label where the rule fires, ABSTAIN elsewhere."""
+    mask = field_rule_mask(rule, column)
+    votes = np.full(mask.shape[0], ABSTAIN, dtype=np.int16)
+    votes[mask] = label
+    return votes
+
+
+def describe(rule: FieldRule) -> str:
+    """The rule in plain words, for lists and the dashboard: 'text has fewer than 5 words'."""
+    number = _number_text
+    if rule.op in EMPTINESS:
+        return f"{rule.field} is {'empty' if rule.op == 'empty' else 'not empty'}"
+    if rule.op in MATCHES:
+        shown = ", ".join(repr(v) for v in rule.values)
+        verb = {"equals": "is", "not_equals": "is not", "in": "is one of", "not_in": "is none of"}[rule.op]
+        return f"{rule.field} {verb} {shown}" + ("" if rule.case_sensitive else " (any case)")
+    words = {"lt": "less than", "le": "at most", "gt": "more than", "ge": "at least", "eq": "exactly",
+             "ne": "other than"}  # fmt: skip
+    if rule.measure == "value":
+        if rule.op == "between":
+            return f"{rule.field} is between {number(rule.low)} and {number(rule.high)}"
+        return f"{rule.field} is {words[rule.op]} {number(rule.value)}"
+    unit = "words" if rule.measure == "words" else "characters"
+    if rule.op == "between":
+        return f"{rule.field} has {number(rule.low)} to {number(rule.high)} {unit}"
+    amount = "fewer than" if rule.op == "lt" else words[rule.op]
+    return f"{rule.field} has {amount} {number(rule.value)} {unit}"
