@@ -5,17 +5,22 @@ Plain Python and numpy; it never imports Django, so it works from a notebook as 
 
 from .analysis import LFStats, MatrixStats, conflict_matrix, lf_stats, matrix_stats
 from .dawid_skene import DawidSkene
+from .field_rules import FieldRule, FieldRuleError, apply_field_rule, parse_field_config
 from .label_model import LabelModel
 from .majority import TIE_POLICIES, MajorityVote, predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix, vote_counts
 from .matrix_completion import MatrixCompletion, VoteMoments, vote_moments
 from .metrics import ClassScores, SplitScores, score_split
+from .sandbox import CodeLFError, check_code_lf, run_code_lf
 
 __all__ = [
     "ABSTAIN",
     "TIE_POLICIES",
     "ClassScores",
+    "CodeLFError",
     "DawidSkene",
+    "FieldRule",
+    "FieldRuleError",
     "LFStats",
     "LabelModel",
     "MajorityVote",
@@ -23,11 +28,15 @@ __all__ = [
     "MatrixStats",
     "SplitScores",
     "VoteMoments",
+    "apply_field_rule",
+    "check_code_lf",
     "check_label_matrix",
     "conflict_matrix",
     "lf_stats",
     "matrix_stats",
+    "parse_field_config",
     "predict_from_scores",
+    "run_code_lf",
     "score_split",
     "vote_counts",
     "vote_moments",
