@@ -1,0 +1,131 @@
+"""Exports: CSV and JSONL of the latest done run's predicted labels and probabilities, with the hand labels."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from labeling import services
+from labeling.export import export_response
+from labeling.models import LabelModelRun
+from projects import services as project_services
+from projects.services import ServiceError
+from tests.conftest import make_samples, token_client
+from tests.labeling.helpers import apply_and_refit
+
+TEXTS = ["check out my channel", "great song", "my song, my rules", 'nice, and\n"quoted"']
+
+
+@pytest.fixture
+def labeled(project, alice, charlie):
+    """Four samples: a SPAM vote, a HAM vote, a tie (uninformative), no vote; an imported and a human label."""
+    samples = make_samples(project, TEXTS, splits=["train", "dev", "test", "dev"], gold=[1, None, None, 0])
+    services.create_lf(
+        project=project, user=alice, name="my", kind="regex", label="SPAM", config={"pattern": "my"}
+    )
+    services.create_lf(
+        project=project, user=alice, name="song", kind="keyword", label="HAM", config={"keywords": ["song"]}
+    )
+    run = apply_and_refit(project)
+    project_services.annotate(project=project, sample=samples[1], user=charlie, label=0)
+    return project, samples, run
+
+
+def read(response) -> str:
+    assert response.streaming
+    return b"".join(response.streaming_content).decode("utf-8")
+
+
+def test_csv_has_a_header_a_row_per_sample_and_probabilities_summing_to_one(labeled, bob):
+    project, samples, run = labeled
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"] == f'attachment; filename="spam-labels-run-{run.pk}.csv"'
+    rows = list(csv.DictReader(io.StringIO(read(response))))
+    assert list(rows[0]) == [
+        "sample_id",
+        "external_id",
+        "row",
+        "text",
+        "split",
+        "predicted_label",
+        "probability_HAM",
+        "probability_SPAM",
+        "hand_label",
+        "hand_labels",
+    ]
+    assert [r["text"] for r in rows] == TEXTS
+    assert [int(r["sample_id"]) for r in rows] == [s.pk for s in samples]
+    for r in rows:
+        assert float(r["probability_HAM"]) + float(r["probability_SPAM"]) == pytest.approx(1, abs=1e-6)
+    assert [r["predicted_label"] for r in rows] == ["SPAM", "HAM", "", ""]
+    assert (float(rows[0]["probability_SPAM"]), float(rows[1]["probability_HAM"])) == (1.0, 1.0)
+    assert float(rows[2]["probability_SPAM"]) == pytest.approx(0.5)
+    assert [r["hand_label"] for r in rows] == ["SPAM", "HAM", "", "HAM"]
+    assert json.loads(rows[0]["hand_labels"]) == [{"annotator": None, "source": "import", "label": "SPAM"}]
+    assert json.loads(rows[1]["hand_labels"]) == [{"annotator": "charlie", "source": "human", "label": "HAM"}]
+    assert rows[2]["hand_labels"] == ""
+
+
+def test_jsonl_has_one_object_per_sample_with_probabilities_by_class_name(labeled, alice):
+    project, samples, run = labeled
+    response = token_client(alice).get(f"/api/projects/{project.pk}/export/?format=jsonl")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/x-ndjson")
+    records = [json.loads(line) for line in read(response).splitlines()]
+    assert [r["external_id"] for r in records] == ["s0", "s1", "s2", "s3"]
+    assert records[3]["text"] == TEXTS[3]
+    for r in records:
+        assert set(r["probabilities"]) == {"HAM", "SPAM"}
+        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-6)
+    expected = run.probability_array()
+    assert [r["probabilities"]["SPAM"] for r in records] == pytest.approx(expected[:, 1].tolist(), abs=1e-6)
+    assert [r["predicted_label"] for r in records] == ["SPAM", "HAM", None, None]
+    assert records[1]["hand_label"] == "HAM" and records[1]["hand_labels"][0]["annotator"] == "charlie"
+    assert records[0]["split"] == "train" and records[0]["sample_id"] == samples[0].pk
+
+
+def test_samples_imported_after_the_run_have_no_prediction(labeled, bob):
+    project, _, _ = labeled
+    make_samples(project, ["arrived later"])
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=jsonl")
+    last = json.loads(read(response).splitlines()[-1])
+    assert (last["text"], last["predicted_label"], last["probabilities"]) == ("arrived later", None, None)
+
+
+def test_the_export_follows_the_newest_done_run(labeled, bob):
+    project, _, run = labeled
+    newer = LabelModelRun.objects.create(project=project, status="failed", message="boom")
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")
+    assert response["X-Chorus-Run"] == str(run.pk) != str(newer.pk)
+
+
+def test_an_unknown_format_is_refused_with_a_message(labeled, bob):
+    project, _, _ = labeled
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=xlsx")
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "unknown export format 'xlsx'; choose one of csv, jsonl",
+        "field": "format",
+    }
+    assert token_client(bob).get(f"/api/projects/{project.pk}/export/").status_code == 400
+
+
+def test_without_a_finished_run_there_is_nothing_to_export(project, bob):
+    make_samples(project, ["a"])
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")
+    assert response.status_code == 400
+    assert "no label-model run has finished" in response.json()["message"]
+    with pytest.raises(ServiceError):
+        export_response(project, "jsonl")
+
+
+@pytest.mark.parametrize("persona", ["charlie", "dana"])
+def test_annotators_and_viewers_cannot_export(labeled, persona, request):
+    project, _, _ = labeled
+    response = token_client(request.getfixturevalue(persona)).get(
+        f"/api/projects/{project.pk}/export/?format=csv"
+    )
+    assert response.status_code == 403
