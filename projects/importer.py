@@ -256,8 +256,13 @@ class _LineCounter:
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
 
 
-def _records_jsonl(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[int, dict]]:
+def _records_jsonl(
+    lines: Iterator[str], required: list[str], optional: list[str]
+) -> Iterator[tuple[int, dict]]:
+    """Records of a JSONL file. Every record needs the required fields (text, id); a record without the
+    label or split field has no label or split, but a field that no record has is a mistake in the choice."""
     seen_any = False
+    unseen = set(optional)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -273,7 +278,7 @@ def _records_jsonl(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[in
             raise ImportFailed(
                 [ImportProblem(f"line {number}: expected a JSON object, found {found}", line=number)]
             )
-        missing = [name for name in wanted if name not in record]
+        missing = [name for name in required if name not in record]
         if missing:
             raise ImportFailed(
                 [
@@ -281,9 +286,18 @@ def _records_jsonl(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[in
                     for name in missing
                 ]
             )
+        unseen.difference_update(record)
         yield number, record
     if not seen_any:
         raise ImportFailed([ImportProblem("the file is empty")])
+    if unseen:
+        raise ImportFailed(
+            [
+                ImportProblem(f"no record has the field {name!r}", field=name)
+                for name in optional
+                if name in unseen
+            ]
+        )
 
 
 def _as_text(value) -> str | None:
@@ -333,7 +347,11 @@ def parse(
     # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through.
     csv.field_size_limit(max(csv.field_size_limit(), 4 * max_chars))
     lines = decoded_lines(stream)
-    records = _records_csv(lines, wanted) if fmt == "csv" else _records_jsonl(lines, wanted)
+    if fmt == "csv":
+        records = _records_csv(lines, wanted)
+    else:
+        required = [f for f in (options.text_field, options.id_field) if f]
+        records = _records_jsonl(lines, required, [f for f in wanted if f not in required])
     problems: list[ImportProblem] = []
     rows: list[ParsedRow] = []
     seen_ids: dict[str, int] = {}

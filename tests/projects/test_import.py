@@ -430,3 +430,18 @@ def test_reading_stops_after_twenty_problems_and_says_where(ham_spam, user):
     assert job.status == "failed"
     assert len(job.errors) == 21
     assert job.errors[-1] == {"message": "stopped reading at line 21 after 20 problems"}
+
+
+def test_a_jsonl_record_without_the_label_field_has_no_label(ham_spam, user):
+    job = upload(
+        ham_spam, user, jsonl({"text": "a", "y": "SPAM"}, {"text": "b"}), name="p.jsonl", label_field="y"
+    )
+    assert job.status == "done", job.errors
+    assert [s.gold_label for s in samples(ham_spam)] == [1, None]
+
+
+def test_a_label_field_no_jsonl_record_has_is_refused(ham_spam, user):
+    problem = failed(
+        ham_spam, user, jsonl({"text": "a", "label": "SPAM"}), name="p.jsonl", label_field="lable"
+    )
+    assert problem == {"message": "no record has the field 'lable'", "field": "lable"}
