@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The interpreter that makes the virtual environment: python3.11 where there is one (Chorus needs >= 3.11).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PORT ?= 8000
 # The suite runs on real PostgreSQL and Redis (see README for starting them).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -13,7 +15,7 @@ TEST_DATA_DIR ?= $(CURDIR)/var/test
 .PHONY: run test install static lint bench
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
