@@ -135,20 +135,19 @@ def check_code_lf(source: str, modules: Sequence[str] = DEFAULT_MODULES) -> None
 # --- data in ----------------------------------------------------------------------------------------------
 
 
-def _columns(records) -> tuple[list[str], list[list], int]:
-    """Field names and one Python list per field, from records, a mapping of columns or an Arrow table."""
+def _columns(records) -> tuple[dict[str, list], int]:
+    """One Python list per field, and the number of samples, from records, columns or an Arrow table."""
     if hasattr(records, "column_names") and hasattr(records, "column"):  # pyarrow.Table / RecordBatch
-        names = [str(n) for n in records.column_names]
-        return names, [records.column(i).to_pylist() for i in range(len(names))], records.num_rows
+        names = [str(name) for name in records.column_names]
+        return {name: records.column(i).to_pylist() for i, name in enumerate(names)}, records.num_rows
     if isinstance(records, Mapping):
-        names = [str(n) for n in records]
-        columns = [list(records[n]) for n in records]
-        lengths = {len(c) for c in columns}
+        columns = {str(name): list(values) for name, values in records.items()}
+        lengths = {len(c) for c in columns.values()}
         if len(lengths) > 1:
             raise ValueError("every column must have the same length")
-        return names, columns, lengths.pop() if lengths else 0
-    names = list(dict.fromkeys(key for record in records for key in record))
-    return names, [[record.get(n) for record in records] for n in names], len(records)
+        return columns, lengths.pop() if lengths else 0
+    fields = dict.fromkeys(key for record in records for key in record)
+    return {str(name): [record.get(name) for record in records] for name in fields}, len(records)
 
 
 def _plain(value):
@@ -176,15 +175,26 @@ def _encode(obj) -> bytes:
 # --- processes --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Batch:
-    index: int
     start: int
     stop: int
 
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+class _Failure(Exception):
+    """What ended a run, as reported by a child or seen from here; described for the user at the end."""
+
+    def __init__(self, info: dict, batch: _Batch | None = None):
+        super().__init__(info.get("kind"))
+        self.info, self.batch = info, batch
+
 
 class _Child:
-    """One sandbox process and its pipes, fed batches of one application."""
+    """One sandbox process and its three pipes, fed the batches of one application in turn."""
 
     def __init__(self, argv: list[str], setup: bytes):
         self.proc = subprocess.Popen(
@@ -195,20 +205,29 @@ class _Child:
             env={},
             cwd="/",
             close_fds=True,
-            start_new_session=True,
+            start_new_session=True,  # its own process group, killed as a whole
         )
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self.stdin, self.stdout, self.stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        for pipe in (self.stdin, self.stdout, self.stderr):
             os.set_blocking(pipe.fileno(), False)
         self.outgoing = bytearray(setup)
         self.incoming = bytearray()
-        self.stderr = bytearray()
-        self.sent: list[_Batch] = []  # sent, answer not yet received, oldest first
-        self.isolation: dict | None = None
-        self.started = time.monotonic()
-        self.ready_at: float | None = None  # the setup (user's module code included) is done
-        self.last_answer: float | None = None
-        self.closing = False
+        self.errors = bytearray()
+        self.sent: list[_Batch] = []  # answers still to come, oldest first
+        self.closing = False  # the end-of-run frame is queued
         self.open_outputs = 2
+        self.started = time.monotonic()
+        self.ready_at: float | None = None  # the setup, the user's module code included, is done
+        self.last_answer: float | None = None
+
+    @property
+    def current(self) -> _Batch | None:
+        return self.sent[0] if self.sent else None
+
+    def deadline(self, timeout_s: float) -> float:
+        # Each batch has timeout_s from the moment the previous answer (or the end of the setup) arrived.
+        return (self.last_answer or self.ready_at or self.started + SETUP_GRACE_S) + timeout_s
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -217,92 +236,34 @@ class _Child:
             except ProcessLookupError:
                 pass
         self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in (self.stdin, self.stdout, self.stderr):
             try:
                 pipe.close()
             except OSError:
                 pass
 
 
-@dataclass(frozen=True)
-class _Failure:
-    info: dict
-    batch: _Batch | None
-
-
 class _Application:
-    def __init__(self, source, labels, names, columns, n, *, ids, timeout_s, cpu_s, memory_mb, batch_size,
-                 workers, modules, guard):  # fmt: skip
-        self.labels, self.names, self.columns, self.n, self.ids = labels, names, columns, n, ids
+    """One code LF over one set of records: batches, a few child processes, and the votes they send back."""
+
+    def __init__(self, source: str, labels: list[str], columns: dict[str, list], n: int, *,
+                 ids: list | None, timeout_s: float, cpu_s: float, memory_mb: int, batch_size: int,
+                 workers: int, modules: tuple[str, ...], guard: bool):  # fmt: skip
+        self.labels, self.columns, self.ids = labels, list(columns.values()), ids
         self.lines = source.splitlines()
         self.timeout_s, self.cpu_s, self.memory_mb = timeout_s, cpu_s, memory_mb
-        self.batches = [
-            _Batch(i, start, min(start + batch_size, n)) for i, start in enumerate(range(0, n, batch_size))
-        ]
-        self.todo = list(reversed(self.batches))
+        self.todo = [_Batch(start, min(start + batch_size, n)) for start in range(0, n, batch_size)][::-1]
+        self.workers = max(1, min(workers, len(self.todo)))
         self.votes = np.full(n, ABSTAIN, dtype=np.int16)
-        self.workers = max(1, min(workers, len(self.batches)))
-        cpu_total = math.ceil(cpu_s * (len(self.batches) + 1))
+        self.isolation: list[dict] = []
+        cpu_total = math.ceil(cpu_s * (len(self.todo) + 1))  # per process; each batch also has cpu_s alone
         self.argv = [
             sys.executable, "-I", "-S", "-B", str(CHILD),
             str(memory_mb), str(cpu_total), repr(float(cpu_s)), "1" if guard else "0",
         ]  # fmt: skip
         self.setup = _encode(
-            {"source": source, "labels": list(labels), "names": names, "modules": list(modules)}
+            {"source": source, "labels": labels, "names": list(columns), "modules": list(modules)}
         )
-        self.isolation: list[dict] = []
-
-    def source_line(self, line: int | None) -> str:
-        return self.lines[line - 1].strip()[:120] if line and 0 < line <= len(self.lines) else ""
-
-    def _feed(self, child: _Child) -> None:
-        while self.todo and len(child.sent) < IN_FLIGHT:
-            batch = self.todo.pop()
-            part = [c[batch.start : batch.stop] for c in self.columns]
-            child.outgoing += _encode((batch.stop - batch.start, part))
-            child.sent.append(batch)
-        if not self.todo and not child.closing:
-            child.outgoing += struct.pack("<I", 0)
-            child.closing = True
-
-    def _frames(self, child: _Child) -> _Failure | None:
-        buf = child.incoming
-        while len(buf) >= 6:
-            if buf[0:1] != b"C":
-                return _Failure({"kind": "protocol"}, None)
-            kind, (size,) = bytes(buf[1:2]), struct.unpack("<I", buf[2:6])
-            batch = child.sent[0] if child.sent else None
-            cap = {
-                b"I": INFO_CAP,
-                b"E": ERROR_CAP,
-                b"V": 2 * (batch.stop - batch.start) if batch else -1,
-            }.get(kind)
-            if cap is None or size > cap or (kind == b"V" and size != cap):
-                return _Failure({"kind": "protocol"}, None)
-            if len(buf) < 6 + size:
-                return None
-            payload = bytes(buf[6 : 6 + size])
-            del buf[: 6 + size]
-            if kind == b"I":
-                child.isolation = _json_object(payload)
-                child.ready_at = time.monotonic()
-                self.isolation.append(child.isolation)
-                continue
-            if kind == b"E":
-                return _Failure(_json_object(payload) or {"kind": "protocol"}, batch)
-            votes = np.frombuffer(payload, dtype="=i2")
-            if votes.size and (votes.min() < ABSTAIN or votes.max() >= len(self.labels)):
-                return _Failure({"kind": "protocol"}, None)
-            self.votes[batch.start : batch.stop] = votes
-            child.sent.pop(0)
-            child.last_answer = time.monotonic()
-            self._feed(child)
-        return None
-
-    def _deadline(self, child: _Child) -> float:
-        # Each batch has timeout_s from the moment the previous answer (or the end of the setup) arrived.
-        base = child.last_answer or child.ready_at or child.started + SETUP_GRACE_S
-        return base + self.timeout_s
 
     def run(self) -> np.ndarray:
         children: list[_Child] = []
@@ -310,78 +271,176 @@ class _Application:
         try:
             for _ in range(self.workers):
                 child = _Child(self.argv, self.setup)
-                self._feed(child)
                 children.append(child)
-                selector.register(child.proc.stdin, selectors.EVENT_WRITE, (child, "in"))
-                selector.register(child.proc.stdout, selectors.EVENT_READ, (child, "out"))
-                selector.register(child.proc.stderr, selectors.EVENT_READ, (child, "err"))
-            failure = self._loop(selector, children)
+                self._feed(child)
+                selector.register(child.stdin, selectors.EVENT_WRITE, (child, "in"))
+                selector.register(child.stdout, selectors.EVENT_READ, (child, "out"))
+                selector.register(child.stderr, selectors.EVENT_READ, (child, "err"))
+            self._loop(selector, children)
+        except _Failure as failure:
+            for child in children:
+                child.kill()
+            raise self._describe(failure, children) from None
         finally:
             for child in children:
                 child.kill()
             selector.close()
-        if failure is not None:
-            raise failure
         return self.votes
 
-    def _loop(self, selector, children) -> CodeLFError | None:
-        running = list(children)
+    def _loop(self, selector: selectors.BaseSelector, running: list[_Child]) -> None:
         while running:
             now = time.monotonic()
             for child in running:
-                if now > self._deadline(child):
-                    return self._error(
-                        _Failure({"kind": "timeout"}, child.sent[0] if child.sent else None), child
-                    )
-            wait = min(self._deadline(c) for c in running) - now
+                if now > child.deadline(self.timeout_s):
+                    raise _Failure({"kind": "timeout"}, child.current)
+            wait = min(c.deadline(self.timeout_s) for c in running) - now
             for key, _ in selector.select(timeout=max(0.01, wait)):
                 child, which = key.data
                 if which == "in":
-                    try:
-                        written = os.write(key.fileobj.fileno(), child.outgoing[: 1 << 20])
-                    except BlockingIOError:
-                        continue
-                    except BrokenPipeError:
-                        child.outgoing.clear()
-                        written = 0
-                    del child.outgoing[:written]
-                    if not child.outgoing:
-                        selector.unregister(key.fileobj)
-                        if child.closing:
-                            key.fileobj.close()
-                    continue
-                try:
-                    data = os.read(key.fileobj.fileno(), 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    selector.unregister(key.fileobj)
-                    child.open_outputs -= 1
-                    if child.open_outputs == 0:
-                        running.remove(child)
-                        if child.sent or not child.closing:
-                            return self._error(_Failure({"kind": "exit"}, child.sent[0] if child.sent else None),
-                                               child)  # fmt: skip
-                    continue
-                if which == "err":
-                    child.stderr += data
-                    if len(child.stderr) > STDERR_CAP:
-                        return self._error(_Failure({"kind": "flood"}, None), child)
-                    continue
-                child.incoming += data
-                failure = self._frames(child)
-                if failure is not None:
-                    return self._error(failure, child)
-                if child.outgoing and not child.proc.stdin.closed:
-                    try:
-                        selector.get_key(child.proc.stdin)
-                    except KeyError:
-                        selector.register(child.proc.stdin, selectors.EVENT_WRITE, (child, "in"))
-        return None
+                    self._write(selector, child)
+                elif not self._read(selector, child, which):
+                    running.remove(child)
 
-    def _error(self, failure: _Failure, child: _Child) -> CodeLFError:
-        child.kill()
-        return _describe_failure(failure, child, self)
+    def _feed(self, child: _Child) -> None:
+        while self.todo and len(child.sent) < IN_FLIGHT:
+            batch = self.todo.pop()
+            child.outgoing += _encode((batch.size, [c[batch.start : batch.stop] for c in self.columns]))
+            child.sent.append(batch)
+        if not self.todo and not child.closing:
+            child.outgoing += struct.pack("<I", 0)
+            child.closing = True
+
+    def _write(self, selector: selectors.BaseSelector, child: _Child) -> None:
+        try:
+            written = os.write(child.stdin.fileno(), child.outgoing[: 1 << 20])
+        except BlockingIOError:
+            return
+        except BrokenPipeError:  # it stopped reading: its answer (or exit status) says why
+            written = len(child.outgoing)
+        del child.outgoing[:written]
+        if not child.outgoing:
+            selector.unregister(child.stdin)
+            if child.closing:
+                child.stdin.close()
+
+    def _read(self, selector: selectors.BaseSelector, child: _Child, which: str) -> bool:
+        """Take what the child sent; False once both its outputs are closed."""
+        pipe = child.stdout if which == "out" else child.stderr
+        try:
+            data = os.read(pipe.fileno(), 1 << 20)
+        except BlockingIOError:
+            return True
+        if not data:
+            selector.unregister(pipe)
+            child.open_outputs -= 1
+            if child.open_outputs:
+                return True
+            if child.sent or not child.closing:
+                child.proc.wait()
+                raise _Failure({"kind": "exit"}, child.current)
+            return False
+        if which == "err":
+            child.errors += data
+            if len(child.errors) > STDERR_CAP:
+                raise _Failure({"kind": "flood"})
+            return True
+        child.incoming += data
+        had_outgoing = bool(child.outgoing)
+        self._frames(child)
+        if child.outgoing and not had_outgoing and not child.stdin.closed:
+            selector.register(child.stdin, selectors.EVENT_WRITE, (child, "in"))
+        return True
+
+    def _frames(self, child: _Child) -> None:
+        """Act on each complete frame; anything unexpected ends the run (the child is not trusted)."""
+        buf = child.incoming
+        while len(buf) >= 6:
+            kind, (size,) = bytes(buf[:2]), struct.unpack("<I", buf[2:6])
+            batch = child.current
+            cap = {b"CI": INFO_CAP, b"CE": ERROR_CAP, b"CV": 2 * batch.size if batch else -1}.get(kind, -1)
+            if size > cap or (kind == b"CV" and size != cap):
+                raise _Failure({"kind": "protocol"})
+            if len(buf) < 6 + size:
+                return
+            payload = bytes(buf[6 : 6 + size])
+            del buf[: 6 + size]
+            if kind == b"CE":
+                raise _Failure(_json_object(payload) or {"kind": "protocol"}, batch)
+            if kind == b"CI":
+                child.ready_at = time.monotonic()
+                self.isolation.append(_json_object(payload) or {})
+                continue
+            assert batch is not None
+            votes = np.frombuffer(payload, dtype="=i2")
+            if votes.size and (votes.min() < ABSTAIN or votes.max() >= len(self.labels)):
+                raise _Failure({"kind": "protocol"})
+            self.votes[batch.start : batch.stop] = votes
+            child.sent.pop(0)
+            child.last_answer = time.monotonic()
+            self._feed(child)
+
+    def _describe(self, failure: _Failure, children: list[_Child]) -> CodeLFError:
+        info, batch = failure.info, failure.batch
+        kind = info.get("kind")
+        local = info.get("row")
+        row = batch.start + local if batch and isinstance(local, int) and 0 <= local < batch.size else None
+        sample = self.ids[row] if row is not None and self.ids is not None else None
+        if row is None:
+            where = (
+                f" on rows {batch.start}-{batch.stop - 1}" if batch and kind in ("timeout", "exit") else ""
+            )
+        else:
+            where = f" on sample {sample!r} (row {row})" if sample is not None else f" on sample {row}"
+        line = info.get("line") if isinstance(info.get("line"), int) else None
+        code = self.lines[line - 1].strip()[:120] if line and 0 < line <= len(self.lines) else ""
+        at = (f"line {line}" + (f" (`{code}`)" if code else "")) if line else ""
+
+        def said(key: str) -> str:
+            return str(info.get(key, ""))[:500]
+
+        if kind == "module":
+            message = f"{at}: {said('error')}" if at else f"the code failed: {said('error')}"
+        elif kind == "exception":
+            message = f"{said('error')}" + (f" at {at}" if at else "") + where
+        elif kind == "memory":
+            message = f"the labeling function ran out of memory (limit {self.memory_mb} MB){where}"
+            message += f" at {at}" if at else ""
+        elif kind == "return":
+            message = (
+                f"the labeling function returned {said('value')}{where}; return a label name "
+                f"({', '.join(self.labels)}), a label index (0-{len(self.labels) - 1}) or ABSTAIN (-1 or None)"
+            )
+        elif kind == "refused":
+            message = f"the labeling function tried to {said('what')}{where}: refused"
+        elif kind == "output":
+            message = f"the labeling function printed more than {said('limit')}{where} and was stopped"
+        elif kind == "setup":
+            message = said("message")
+        elif kind == "cpu":
+            message = (
+                f"the labeling function used more than {self.cpu_s:g} s of CPU time{where} and was stopped"
+            )
+        elif kind == "timeout":
+            message = f"the labeling function took longer than {self.timeout_s:g} s{where} and was stopped"
+        elif kind == "flood":
+            message = "the labeling function wrote too much output and was stopped"
+        elif kind == "exit":
+            message = f"the labeling function {self._exit_reason(children, batch)}{where}"
+        else:
+            message = "the labeling function's sandbox sent an answer that cannot be read; it was stopped"
+        return CodeLFError(message, line=line, row=row, sample=sample)
+
+    @staticmethod
+    def _exit_reason(children: list[_Child], batch: _Batch | None) -> str:
+        child = next((c for c in children if batch in c.sent), children[0])
+        status = child.proc.returncode
+        reason = {
+            -signal.SIGXCPU: "used more than its CPU time",
+            -signal.SIGKILL: "was killed (CPU time or memory limit)",
+            -signal.SIGXFSZ: "tried to write a file",
+        }.get(status, f"stopped unexpectedly (exit status {status})")
+        tail = child.errors[-300:].decode("utf-8", "replace").strip()
+        return reason + (f" ({tail})" if tail else "")
 
 
 def _json_object(payload: bytes) -> dict | None:
@@ -390,66 +449,6 @@ def _json_object(payload: bytes) -> dict | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _describe_failure(failure: _Failure, child: _Child, app: _Application) -> CodeLFError:
-    info, batch = failure.info, failure.batch
-    kind = info.get("kind")
-    row = info.get("row")
-    row = (
-        batch.start + row
-        if batch is not None and isinstance(row, int) and 0 <= row < batch.stop - batch.start
-        else None
-    )
-    line = info.get("line") if isinstance(info.get("line"), int) else None
-    where = ""
-    if row is not None:
-        sample = app.ids[row] if app.ids is not None else None
-        where = f" on sample {sample!r} (row {row})" if sample is not None else f" on sample {row}"
-    else:
-        sample = None
-    if batch is not None and row is None and kind in ("timeout", "exit"):
-        where = f" on rows {batch.start}-{batch.stop - 1}"
-    at = f"line {line}" + (f" (`{app.source_line(line)}`)" if app.source_line(line) else "") if line else ""
-    text = lambda key: str(info.get(key, ""))[:500]  # noqa: E731
-    if kind == "module":
-        message = f"{at or 'the code'}: {text('error')}" if at else f"the code failed: {text('error')}"
-    elif kind == "exception":
-        message = f"{text('error')} at {at}{where}" if at else f"{text('error')}{where}"
-    elif kind == "memory":
-        message = f"the labeling function ran out of memory (limit {app.memory_mb} MB){where}" + (
-            f" at {at}" if at else ""
-        )
-    elif kind == "return":
-        names = ", ".join(app.labels)
-        message = (
-            f"the labeling function returned {text('value')}{where}; return a label name ({names}), "
-            f"a label index (0-{len(app.labels) - 1}) or ABSTAIN (-1 or None)"
-        )
-    elif kind == "refused":
-        message = f"the labeling function tried to {text('what')}{where}: refused"
-    elif kind == "output":
-        message = f"the labeling function printed more than {text('limit')}{where} and was stopped"
-    elif kind == "setup":
-        message = text("message")
-    elif kind == "cpu":
-        message = f"the labeling function used more than {app.cpu_s:g} s of CPU time{where} and was stopped"
-    elif kind == "timeout":
-        message = f"the labeling function took longer than {app.timeout_s:g} s{where} and was stopped"
-    elif kind == "flood":
-        message = "the labeling function wrote too much output and was stopped"
-    elif kind == "exit":
-        code = child.proc.returncode
-        reason = {
-            -signal.SIGXCPU: "used more than its CPU time",
-            -signal.SIGKILL: "was killed (CPU time or memory limit)",
-            -signal.SIGXFSZ: "tried to write a file",
-        }.get(code, f"stopped unexpectedly (exit status {code})")
-        tail = child.stderr[-300:].decode("utf-8", "replace").strip()
-        message = f"the labeling function {reason}{where}" + (f": {tail}" if tail else "")
-    else:
-        message = "the labeling function's sandbox sent an answer that cannot be read; it was stopped"
-    return CodeLFError(message, line=line, row=row, sample=sample)
 
 
 def run_code_lf(
@@ -469,8 +468,9 @@ def run_code_lf(
     """Votes (int16, ABSTAIN where the LF abstains) of a code LF over records, or CodeLFError.
 
     records: a list of dicts, a mapping of field name to column, or a pyarrow Table. timeout_s bounds each
-    batch in wall-clock time, cpu_s (default: timeout_s) in CPU time; memory_mb is each process's address space; at most `workers` processes
-    run at once (default: the number of CPUs, up to 4), each fed batches of `batch_size` rows in turn.
+    batch in wall-clock time, cpu_s (default: timeout_s) in CPU time; memory_mb is each process's address
+    space. At most `workers` processes run at once (default: the number of CPUs, up to 4), each fed
+    batches of `batch_size` rows in turn; ids (one per record) name samples in error messages.
     _guard=False leaves out the Python-level audit hook: only for testing that the OS-level layers hold alone.
     """
     check_code_lf(source, modules)
@@ -480,13 +480,13 @@ def run_code_lf(
     cpu_s = timeout_s if cpu_s is None else cpu_s
     if batch_size < 1 or timeout_s <= 0 or cpu_s <= 0 or memory_mb < 64:
         raise ValueError("batch_size, timeout_s and cpu_s must be positive, memory_mb at least 64")
-    names, columns, n = _columns(records)
+    columns, n = _columns(records)
     if ids is not None and len(ids) != n:
         raise ValueError(f"{len(ids)} ids for {n} samples")
     if n == 0:
         return np.full(0, ABSTAIN, dtype=np.int16)
     app = _Application(
-        source, labels, names, columns, n,
+        source, labels, columns, n,
         ids=list(ids) if ids is not None else None, timeout_s=timeout_s, cpu_s=cpu_s,
         memory_mb=memory_mb, batch_size=batch_size, workers=workers or min(4, os.cpu_count() or 1),
         modules=allowed_modules(modules), guard=_guard,
@@ -497,9 +497,8 @@ def run_code_lf(
 def sandbox_isolation() -> dict:
     """The OS-level layers a sandbox process gets on this machine (network namespace, user, no_new_privs)."""
     app = _Application(
-        "def lf(x):\n    return None\n", ["a"], ["text"], [[""]], 1, ids=None, timeout_s=10.0, cpu_s=10.0,
-        memory_mb=256,
-        batch_size=1, workers=1, modules=DEFAULT_MODULES, guard=True,
+        "def lf(x):\n    return None\n", ["a"], {"text": [""]}, 1, ids=None, timeout_s=10.0, cpu_s=10.0,
+        memory_mb=256, batch_size=1, workers=1, modules=DEFAULT_MODULES, guard=True,
     )  # fmt: skip
     app.run()
     return dict(app.isolation[0])

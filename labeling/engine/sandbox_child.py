@@ -10,6 +10,8 @@ Frames out (stdout): b"C" + kind + 4-byte length + payload; kind I (isolation ap
 one batch) or E (the error that ended the run, JSON). The LF's own printing never reaches stdout.
 """
 
+from __future__ import annotations
+
 import array
 import builtins
 import json
@@ -19,6 +21,10 @@ import resource
 import signal
 import struct
 import sys
+
+TYPE_CHECKING = False  # typing itself is not imported: every import is start-up time here
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 NOBODY_FALLBACK = 65534
 CLONE_NEWUSER = 0x10000000
@@ -34,7 +40,7 @@ USER_FILE = "<lf>"
 ALLOWED_EVENTS = frozenset({"compile", "exec", "builtins.id", "time.sleep", "marshal.loads", "array.__new__"})
 ALLOWED_GETATTR = frozenset({"tb_frame"})
 
-_state = {"row": None}  # the batch-local row being labeled, for messages
+_state: dict[str, int | None] = {"row": None}  # the batch-local row being labeled, for messages
 
 
 def _send(kind: bytes, payload: bytes) -> None:
@@ -44,7 +50,7 @@ def _send(kind: bytes, payload: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
-def _fail(info: dict):
+def _fail(info: dict) -> NoReturn:
     info.setdefault("row", _state["row"])
     try:
         _send(b"E", json.dumps(info).encode())
@@ -334,7 +340,7 @@ def _run(setup: dict, isolation: dict, cpu_s: float, guard: bool) -> None:
     os.closerange(3, 4096)
     resource.setrlimit(resource.RLIMIT_NOFILE, (3, 3))
     os.environ.clear()
-    os.environ = _Refused()  # noqa: B003 - os.getenv and friends read this name
+    os.environ = _Refused()  # type: ignore[assignment]  # noqa: B003 - os.getenv and friends read this name
     sys.stdout = sys.stderr = _CappedOutput()
     signal.signal(signal.SIGPROF, _on_cpu_limit)
     signal.signal(signal.SIGXCPU, _on_cpu_limit)
@@ -370,7 +376,6 @@ def _run(setup: dict, isolation: dict, cpu_s: float, guard: bool) -> None:
         rows = zip(*columns, strict=True) if columns else ((),) * n
         votes = array.array("h", bytes(2 * n))
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
-        row = 0
         try:
             for row, x in enumerate(map(sample, rows)):
                 _state["row"] = row
