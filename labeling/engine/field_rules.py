@@ -105,14 +105,14 @@ def parse_field_config(config) -> FieldRule:
     case_sensitive = config.get("case_sensitive", True)
     if not isinstance(case_sensitive, bool):
         raise FieldRuleError("case_sensitive must be true or false")
-    rule = {"field": field.strip(), "case_sensitive": case_sensitive}
+    field = field.strip()
     if op in EMPTINESS:
-        return FieldRule(op=op, **rule)
+        return FieldRule(field, op, case_sensitive=case_sensitive)
     if op in MATCHES:
         if op in ("equals", "not_equals"):
             if "value" not in config:
                 raise FieldRuleError("give the value to compare with")
-            values = (_match_value(config["value"], "value"),)
+            values: tuple[str | float, ...] = (_match_value(config["value"], "value"),)
         else:
             raw = config.get("values")
             if not isinstance(raw, list | tuple) or not raw:
@@ -120,7 +120,7 @@ def parse_field_config(config) -> FieldRule:
             if len(raw) > MAX_VALUES:
                 raise FieldRuleError(f"at most {MAX_VALUES} values")
             values = tuple(dict.fromkeys(_match_value(v, "every value") for v in raw))
-        return FieldRule(op=op, values=values, **rule)
+        return FieldRule(field, op, values=values, case_sensitive=case_sensitive)
     prefix = next(p for p in sorted(MEASURES, key=len, reverse=True) if op.startswith(p))
     measure, cmp = MEASURES[prefix], op[len(prefix) :]
     count = measure != "value"
@@ -128,8 +128,8 @@ def parse_field_config(config) -> FieldRule:
         low, high = _number(config, "low", count=count), _number(config, "high", count=count)
         if low > high:
             raise FieldRuleError(f"low ({config['low']}) must not be greater than high ({config['high']})")
-        return FieldRule(op=cmp, measure=measure, low=low, high=high, **rule)
-    return FieldRule(op=cmp, measure=measure, value=_number(config, "value", count=count), **rule)
+        return FieldRule(field, cmp, measure, low=low, high=high)
+    return FieldRule(field, cmp, measure, value=_number(config, "value", count=count))
 
 
 # --- application ------------------------------------------------------------------------------------------
@@ -223,7 +223,9 @@ def _matches(rule: FieldRule, array):
     return hit
 
 
-def _number_text(value: float) -> str:
+def _number_text(value: float | None) -> str:
+    if value is None:
+        return ""
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
