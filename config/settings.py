@@ -180,6 +180,9 @@ CHORUS_MAX_TEXT_CHARS = env_int("CHORUS_MAX_TEXT_CHARS", 100_000)
 CHORUS_APPLY_CHUNK_ROWS = env_int("CHORUS_APPLY_CHUNK_ROWS", 200_000)
 # Hosts that external-service labeling functions may call ("*" for any); empty: none.
 CHORUS_SERVICE_HOSTS = env_list("CHORUS_SERVICE_HOSTS", "")
+# A code LF runs in sandboxed processes: wall-clock seconds per batch, and memory per process.
+CHORUS_CODE_LF_TIMEOUT = env_int("CHORUS_CODE_LF_TIMEOUT", 60)
+CHORUS_CODE_LF_MEMORY_MB = env_int("CHORUS_CODE_LF_MEMORY_MB", 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

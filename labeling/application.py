@@ -22,8 +22,8 @@ from django.utils import timezone
 from projects.models import JobStatus, Sample
 
 from . import kinds, snapshot
+from .engine import field_rules, predictions, sandbox, service
 from .engine import lfs as lf_engine
-from .engine import predictions, service
 from .models import LFVersion, VoteChunk, pack, unpack
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,20 @@ def votes_for(version: LFVersion, table: pa.Table, first_row: int) -> np.ndarray
     kind = version.kind
     if kind in ("keyword", "regex"):
         return lf_engine.apply(kind, version.config, version.label, table.column("text"))
+    if kind == "field":
+        rule = field_rules.parse_field_config(version.config)
+        return field_rules.apply_field_rule(rule, kinds.field_column(table, rule.field), version.label)
+    if kind == "code":
+        project = version.lf.project
+        return sandbox.run_code_lf(
+            version.config["source"],
+            kinds.code_records(table),
+            project.labels,
+            ids=table.column("id").to_pylist(),
+            timeout_s=settings.CHORUS_CODE_LF_TIMEOUT,
+            memory_mb=settings.CHORUS_CODE_LF_MEMORY_MB,
+            modules=kinds.code_modules(project),
+        )
     if kind == "predictions":
         preds = kinds.load_predictions(version.config)
         return predictions.votes_from_predictions(table.column("id"), preds, version.config.get("min_score"))
@@ -90,7 +104,9 @@ def apply_chunk(version_id: int, chunk_start: int) -> None:
         return  # the application was restarted with other chunks
     if not chunk.done:
         try:
-            table = snapshot.load(version.lf.project, version.n_rows).slice(chunk.start, chunk.stop - chunk.start)
+            table = snapshot.load(version.lf.project, version.n_rows).slice(
+                chunk.start, chunk.stop - chunk.start
+            )
             votes = votes_for(version, table, chunk.start)
         except Exception as exc:
             log.warning("applying %s rows %s-%s failed: %s", version, chunk.start, chunk.stop, exc)
@@ -99,7 +115,9 @@ def apply_chunk(version_id: int, chunk_start: int) -> None:
         with transaction.atomic():
             updated = VoteChunk.objects.filter(pk=chunk.pk, done=False).update(votes=pack(votes), done=True)
             if updated:
-                LFVersion.objects.filter(pk=version_id).update(processed=F("processed") + (chunk.stop - chunk.start))
+                LFVersion.objects.filter(pk=version_id).update(
+                    processed=F("processed") + (chunk.stop - chunk.start)
+                )
     finish(version_id)
 
 

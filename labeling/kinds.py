@@ -17,8 +17,8 @@ from django.conf import settings
 from projects.models import Project, Sample
 from projects.services import ServiceError
 
+from .engine import field_rules, predictions, sandbox, service
 from .engine import lfs as lf_engine
-from .engine import predictions, service
 
 SINGLE_CLASS = ("keyword", "regex", "field")
 MULTI_CLASS = ("code", "predictions", "service")
@@ -39,14 +39,52 @@ def clean_config(project: Project, kind: str, config) -> dict:
                     "mode": parsed.mode,
                 }
             return {"pattern": parsed.pattern}
+        if kind == "field":
+            field_rules.parse_field_config(config)
+            return {k: config[k] for k in field_rules.KEYS if k in config}
+        if kind == "code":
+            source = config.get("source")
+            if not isinstance(source, str) or not source.strip():
+                raise ValueError("give the code of the labeling function (def lf(x): ...)")
+            sandbox.check_code_lf(source, code_modules(project))
+            return {"source": source}
         if kind == "predictions":
             return _clean_predictions(project, config)
         if kind == "service":
             cfg = service.parse_service_config(config, settings.CHORUS_SERVICE_HOSTS)
-            return {"url": cfg.url, "batch_size": cfg.batch_size, "timeout": cfg.timeout, "max_retries": cfg.max_retries}
+            return {
+                "url": cfg.url,
+                "batch_size": cfg.batch_size,
+                "timeout": cfg.timeout,
+                "max_retries": cfg.max_retries,
+            }
     except (lf_engine.LFConfigError, predictions.PredictionsError, ValueError) as exc:
+        # (FieldRuleError and CodeLFError are LFConfigErrors.)
         raise ServiceError(str(exc), "config") from None
     raise ServiceError(f"labeling functions of kind {kind!r} are not available", "kind")
+
+
+def code_modules(project: Project) -> tuple[str, ...]:
+    return (*sandbox.DEFAULT_MODULES, *[m for m in project.code_modules if m not in sandbox.DEFAULT_MODULES])
+
+
+def field_column(table: pa.Table, name: str):
+    """The snapshot column a field rule reads: the text, or a sample field (all missing if no sample has it)."""
+    if name == "text":
+        return table.column("text")
+    column = f"field:{name}"
+    if column in table.column_names:
+        return table.column(column)
+    return pa.nulls(table.num_rows, type=pa.large_string())
+
+
+def code_records(table: pa.Table) -> dict:
+    """Columns for a code LF: x.text and each field by its own name."""
+    columns = {"text": table.column("text")}
+    for name in table.column_names:
+        if name.startswith("field:") and name[6:] not in columns and name[6:].isidentifier():
+            columns[name[6:]] = table.column(name)
+    return pa.table(columns)
 
 
 def _clean_predictions(project: Project, config: dict) -> dict:
@@ -59,7 +97,9 @@ def _clean_predictions(project: Project, config: dict) -> dict:
         clean["min_score"] = _min_score(config.get("min_score"))
         return clean
     preds = predictions.parse_predictions(config.get("predictions") or [], project.labels)
-    ids = pa.array(Sample.objects.filter(project=project).values_list("external_id", flat=True), type=pa.large_string())
+    ids = pa.array(
+        Sample.objects.filter(project=project).values_list("external_id", flat=True), type=pa.large_string()
+    )
     unmatched, examples = predictions.unmatched_ids(ids, preds)
     name = f"predictions/{project.pk}-{uuid.uuid4().hex}.parquet"
     path = _stored_path(name)

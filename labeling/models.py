@@ -26,6 +26,8 @@ def unpack(data: bytes | memoryview | None) -> np.ndarray | None:
 class LFKind(models.TextChoices):
     KEYWORD = "keyword", "Keyword"
     REGEX = "regex", "Regex"
+    FIELD = "field", "Field rule"
+    CODE = "code", "Python code"
     PREDICTIONS = "predictions", "Uploaded predictions"
     SERVICE = "service", "External service"
 

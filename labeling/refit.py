@@ -33,7 +33,11 @@ def _fit(k: int, seed: int, model_name: str, L: np.ndarray, split: np.ndarray, g
     dev = (split == SPLITS["dev"]) & (gold >= 0)
     options = {} if model_name in ("", "auto") else {"model": model_name}
     model = LabelModel(cardinality=k, seed=seed, **options)
-    model.fit(L[train] if train.any() else L, L_dev=L[dev] if dev.any() else None, Y_dev=gold[dev] if dev.any() else None)
+    model.fit(
+        L[train] if train.any() else L,
+        L_dev=L[dev] if dev.any() else None,
+        Y_dev=gold[dev] if dev.any() else None,
+    )
     return model
 
 
@@ -52,7 +56,12 @@ def _split_metrics(pred: np.ndarray, split: np.ndarray, gold: np.ndarray, labels
             "f1_macro": s.f1_macro,
             "f1_macro_covered": s.f1_macro_covered,
             "per_class": {
-                labels[c]: {"precision": cs.precision, "recall": cs.recall, "f1": cs.f1, "support": cs.support}
+                labels[c]: {
+                    "precision": cs.precision,
+                    "recall": cs.recall,
+                    "f1": cs.f1,
+                    "support": cs.support,
+                }
                 for c, cs in enumerate(s.per_class)
             },
             "confusion_matrix": [list(row) for row in s.confusion],
@@ -88,7 +97,10 @@ def refit(run_id: int) -> None:
     except Exception as exc:
         log.exception("refit %s failed", run_id)
         LabelModelRun.objects.filter(pk=run_id).update(
-            status=JobStatus.FAILED, message=f"the refit failed: {exc}"[:2000], finished_at=timezone.now(), stage=""
+            status=JobStatus.FAILED,
+            message=f"the refit failed: {exc}"[:2000],
+            finished_at=timezone.now(),
+            stage="",
         )
 
 
@@ -108,8 +120,14 @@ def _compute(run: LabelModelRun, versions) -> None:
             status=JobStatus.FAILED, message=reason, finished_at=timezone.now(), stage=""
         )
         return
-    L = np.stack([v.vote_array().astype(np.int64) for v in usable], axis=1) if n else np.zeros((0, len(usable)), dtype=np.int64)
-    _stage(run.pk, f"fitting the label model on {int((split == 0).sum()):,} train samples × {len(usable)} LFs")
+    L = (
+        np.stack([v.vote_array().astype(np.int64) for v in usable], axis=1)
+        if n
+        else np.zeros((0, len(usable)), dtype=np.int64)
+    )
+    _stage(
+        run.pk, f"fitting the label model on {int((split == 0).sum()):,} train samples × {len(usable)} LFs"
+    )
     model = _fit(k, project.seed, project.label_model, L, split, gold)
     proba = model.predict_proba(L).astype(np.float32)
     pred = model.predict(L, tie_policy=TIE_POLICY)

@@ -105,17 +105,29 @@ def load(project: Project, n_rows: int) -> pa.Table:
     and field:<name> for each other field."""
     parts = _parts(project)
     table = _read(project.pk, parts)
-    if table is None or table.num_rows < n_rows or not _dense(table) or not set(COLUMNS) <= set(table.column_names):
+    if (
+        table is None
+        or table.num_rows < n_rows
+        or not _dense(table)
+        or not set(COLUMNS) <= set(table.column_names)
+    ):
         rebuild(project)
         parts = _parts(project)
         table = _read(project.pk, parts)
     if table is None:
         empty = pa.array([], type=pa.large_string())
         return pa.table(
-            {"row": pa.array([], type=pa.int64()), "id": empty, "text": empty, "split": pa.array([], type=pa.int8())}
+            {
+                "row": pa.array([], type=pa.int64()),
+                "id": empty,
+                "text": empty,
+                "split": pa.array([], type=pa.int8()),
+            }
         )
     if table.num_rows < n_rows:
-        raise RuntimeError(f"the snapshot of project {project.pk} has {table.num_rows} rows, expected {n_rows}")
+        raise RuntimeError(
+            f"the snapshot of project {project.pk} has {table.num_rows} rows, expected {n_rows}"
+        )
     # Rows past n_rows arrived after this application started; the next application covers them.
     return table.slice(0, n_rows)
 

@@ -42,6 +42,8 @@ class Project(models.Model):
     labels = models.JSONField(default=list)
     # Which label model refits use: "auto" picks by dev score (see labeling.engine.LabelModel).
     label_model = models.CharField(max_length=40, default="auto")
+    # Modules code LFs may import beyond re, math and string (checked against the sandbox's safe list).
+    code_modules = models.JSONField(default=list, blank=True)
     seed = models.IntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

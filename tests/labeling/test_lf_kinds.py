@@ -26,7 +26,12 @@ def test_predictions_vote_by_sample_id_and_report_unmatched_ids(worker, project,
     make_samples(project, TEXTS)
     records = [{"id": "s0", "label": "SPAM"}, {"id": "s2", "label": 0}, {"id": "nope", "label": "SPAM"}]
     lf = services.create_lf(
-        project=project, user=alice, name="legacy", kind="predictions", label=None, config={"predictions": records}
+        project=project,
+        user=alice,
+        name="legacy",
+        kind="predictions",
+        label=None,
+        config={"predictions": records},
     )
     version = _applied(lf)
     assert version.config["count"] == 3
@@ -118,7 +123,11 @@ def test_a_service_is_asked_in_batches_and_its_answers_are_kept(worker, project,
     server = model_server()
     make_samples(project, TEXTS)
     lf = services.create_lf(
-        project=project, user=alice, name="model", kind="service", label=None,
+        project=project,
+        user=alice,
+        name="model",
+        kind="service",
+        label=None,
         config={"url": server.url, "batch_size": 4},
     )
     assert _applied(lf).vote_array().tolist() == [1, -1, 1, -1, -1, 1]
@@ -140,7 +149,9 @@ def test_a_service_that_fails_once_is_retried(worker, project, alice, model_serv
     assert _applied(lf).vote_array().tolist() == [1, -1, 1, -1, -1, 1]
 
 
-def test_a_service_that_refuses_marks_the_version_failed_with_its_answer(worker, project, alice, model_server):
+def test_a_service_that_refuses_marks_the_version_failed_with_its_answer(
+    worker, project, alice, model_server
+):
     server = model_server(fail_first=100, status=400)
     make_samples(project, TEXTS)
     lf = services.create_lf(
@@ -153,7 +164,121 @@ def test_a_service_that_refuses_marks_the_version_failed_with_its_answer(worker,
 def test_a_service_on_a_host_that_is_not_allowed_is_refused(project, alice):
     with pytest.raises(ServiceError, match="not allowed for services"):
         services.create_lf(
-            project=project, user=alice, name="model", kind="service", label=None,
+            project=project,
+            user=alice,
+            name="model",
+            kind="service",
+            label=None,
             config={"url": "http://169.254.169.254/latest"},
         )
     assert not LabelingFunction.objects.exists()
+
+
+def test_a_field_rule_votes_on_a_sample_field(worker, project, alice):
+    from projects.models import Sample
+
+    samples = make_samples(project, TEXTS)
+    for s, likes in zip(samples, ["3", "40", "", "12", "x", "100"], strict=True):
+        Sample.objects.filter(pk=s.pk).update(fields={"likes": likes})
+    lf = services.create_lf(
+        project=project,
+        user=alice,
+        name="popular",
+        kind="field",
+        label="HAM",
+        config={"field": "likes", "op": "gt", "value": 10},
+    )
+    assert _applied(lf).vote_array().tolist() == [-1, 0, -1, 0, -1, 0]
+
+
+def test_a_text_length_rule_counts_words(worker, project, alice):
+    make_samples(project, TEXTS)
+    lf = services.create_lf(
+        project=project,
+        user=alice,
+        name="short",
+        kind="field",
+        label="HAM",
+        config={"field": "text", "op": "word_count_lt", "value": 2},
+    )
+    assert _applied(lf).vote_array().tolist() == [-1, -1, -1, -1, 0, -1]
+
+
+def test_a_bad_field_rule_is_refused_with_its_reason(project, alice):
+    with pytest.raises(ServiceError) as info:
+        services.create_lf(
+            project=project,
+            user=alice,
+            name="bad",
+            kind="field",
+            label="HAM",
+            config={"field": "likes", "op": "gt"},
+        )
+    assert info.value.field == "config"
+    assert "value" in info.value.message
+    assert not LabelingFunction.objects.exists()
+
+
+SNORKEL_LF = """
+from snorkel.labeling import labeling_function
+
+ABSTAIN = -1
+HAM = 0
+SPAM = 1
+
+@labeling_function()
+def buy_is_spam(x):
+    return SPAM if "buy" in x.text.lower() else ABSTAIN
+"""
+
+
+def test_a_pasted_snorkel_lf_runs_in_the_sandbox(worker, project, alice):
+    make_samples(project, TEXTS)
+    lf = services.create_lf(
+        project=project, user=alice, name="snorkel", kind="code", label=None, config={"source": SNORKEL_LF}
+    )
+    assert _applied(lf).vote_array().tolist() == [1, -1, 1, -1, -1, 1]
+
+
+def test_a_code_lf_that_raises_names_the_sample_and_line(worker, project, alice):
+    make_samples(project, TEXTS)
+    source = "def lf(x):\n    if 'song' in x.text:\n        return 1 / 0\n    return None\n"
+    lf = services.create_lf(
+        project=project, user=alice, name="boom", kind="code", label=None, config={"source": source}
+    )
+    failed = _applied(lf, status="failed")
+    assert "s3" in failed.message
+    assert "line 3" in failed.message
+
+
+def test_a_code_lf_with_a_syntax_error_is_refused_at_save_time(project, alice):
+    with pytest.raises(ServiceError, match="line 1"):
+        services.create_lf(
+            project=project,
+            user=alice,
+            name="bad",
+            kind="code",
+            label=None,
+            config={"source": "def lf(x) return 1"},
+        )
+    assert not LabelingFunction.objects.exists()
+
+
+def test_the_preview_of_a_code_lf_runs_it_on_the_samples(project, alice):
+    make_samples(project, TEXTS, gold=[1, 0, 1, 0, 0, 0])
+    preview = services.preview_lf(project=project, kind="code", label=None, config={"source": SNORKEL_LF})
+    assert preview["hits"] == 3
+    assert (preview["correct"], preview["incorrect"]) == (2, 1)
+    assert {e["vote"] for e in preview["examples"]} == {"SPAM"}
+
+
+def test_the_preview_of_a_field_rule_covers_the_whole_project(project, alice):
+    make_samples(project, TEXTS)
+    preview = services.preview_lf(
+        project=project,
+        kind="field",
+        label="HAM",
+        config={"field": "text", "op": "word_count_ge", "value": 3},
+    )
+    assert preview["hits"] == 1
+    assert preview["examples"][0]["text"] == "buy cheap pills"
