@@ -153,12 +153,12 @@ def import_map(request, pk, token):
         uploads.discard(request.session, staged)
         messages.error(request, exc.message)
         return redirect("import_samples", project.pk)
-    form = MappingForm(
-        request.POST or None, columns=preview.columns, initial=_initial_fields(preview.columns)
-    )
-    label_field = (
-        request.POST.get("label_field") if request.method == "POST" else request.GET.get("label_field")
-    )
+    initial = _initial_fields(preview.columns)
+    form = MappingForm(request.POST or None, columns=preview.columns, initial=initial)
+    if request.method == "POST":
+        label_field = request.POST.get("label_field")
+    else:
+        label_field = request.GET.get("label_field", initial["label_field"])
     posted_map = dict(zip(request.POST.getlist("map_value"), request.POST.getlist("map_class"), strict=False))
     values = _label_values(staged, project, label_field or "", posted_map)
     context = _page(
@@ -168,7 +168,11 @@ def import_map(request, pk, token):
         return render(request, "projects/import_map.html#label_map", context)
     if request.method == "POST" and "start" in request.POST and form.is_valid():
         unmapped = [v["value"] for v in values if not v["cls"]]
-        if form.cleaned_data["label_field"] and unmapped:
+        unseen = [v["value"] for v in values if v["value"] not in posted_map]
+        if form.cleaned_data["label_field"] and unseen:
+            # The mapping was not on the page (no JavaScript): show it rather than import a guess.
+            form.add_error(None, "Check which class each label value means, then start the import.")
+        elif form.cleaned_data["label_field"] and unmapped:
             form.add_error(None, f"Choose a class for the label value {unmapped[0]!r}.")
         else:
             job = _start(request, project, staged, form, values)

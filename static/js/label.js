@@ -17,8 +17,9 @@
 
   function describe(control) {
     if (!control) return "this request";
-    const text = control.textContent.replace(/\s+/g, " ").trim();
-    return `“${text}”`;
+    const copy = control.cloneNode(true);
+    copy.querySelectorAll("kbd, .muted").forEach((el) => el.remove());
+    return copy.textContent.replace(/\s+/g, " ").trim();
   }
 
   function escapeHtml(text) {

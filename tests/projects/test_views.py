@@ -168,3 +168,11 @@ def test_a_member_of_another_project_is_an_outsider_here(client, project, eve, a
     add_member(theirs, alice, "viewer")
     assert _get(client, eve, reverse("project_detail", args=[project.pk])).status_code == 404
     assert _get(client, alice, reverse("members", args=[theirs.pk])).status_code == 403
+
+
+def test_overview_loads_the_latest_run_for_roles_that_see_dashboards(client, project, dana, charlie):
+    run_status = reverse("run_status", args=[project.pk])
+    html = _get(client, dana, reverse("project_detail", args=[project.pk])).content.decode()
+    assert f'hx-get="{run_status}"' in html and f'href="{run_status}"' in html
+    html = _get(client, charlie, reverse("project_detail", args=[project.pk])).content.decode()
+    assert run_status not in html

@@ -205,3 +205,25 @@ def test_a_running_job_polls_every_second(client, project, bob):
     assert 'hx-trigger="every 1s"' in fragment
     assert "40 rows of 100" in fragment
     assert 'value="40"' in fragment
+
+
+def test_a_preselected_label_field_shows_its_mapping_at_once(client, project, bob):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    html = client.get(reverse("import_map", args=[project.pk, token])).content.decode()
+    assert re.search(r'<option value="CLASS" selected>', html)
+    assert re.findall(r'name="map_value" value="([^"]*)"', html) == ["0", "1"]
+
+
+def test_a_label_field_whose_mapping_was_never_shown_is_not_imported_on_a_guess(client, project, bob):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    response = client.post(
+        reverse("import_map", args=[project.pk, token]),
+        {"text_field": "CONTENT", "label_field": "CLASS", "start": "1"},
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Check which class each label value means" in html
+    assert re.findall(r'name="map_value" value="([^"]*)"', html) == ["0", "1"]
+    assert not ImportJob.objects.exists()
