@@ -15,7 +15,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects.api import paginated
+from projects.api import Pages, paginated
 from projects.models import Project
 from projects.permissions import check, project_for
 from projects.services import ServiceError
@@ -118,8 +118,9 @@ class LFPreviewApi(APIView):
 
 
 class RunListApi(APIView):
+    pagination_class = Pages
+
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
         responses=RunSummaryOutput(many=True),
         summary="The project's label-model runs, newest first, with their metrics",
     )

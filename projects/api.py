@@ -30,8 +30,13 @@ from .serializers import (
 from .services import ServiceError
 
 
+class Pages(LimitOffsetPagination):
+    # A page is one query of at most this many rows, whatever `limit` asks for.
+    max_limit = 1000
+
+
 def paginated(view: APIView, queryset, serializer_class, **context) -> Response:
-    paginator = LimitOffsetPagination()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     data = serializer_class(page, many=True, context={"request": view.request, **context}).data
     return paginator.get_paginated_response(data)
@@ -102,18 +107,18 @@ class ImportDetailApi(APIView):
 
 
 class SampleListApi(APIView):
+    pagination_class = Pages
+
     @extend_schema(
         parameters=[
             OpenApiParameter("split", str, enum=Split.values, description="Only samples of this split"),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
         ],
         responses=SampleOutput(many=True),
         summary="The project's samples in row order (not for annotators: they carry gold labels)",
     )
     def get(self, request, pk: int):
         project = project_for(request.user, pk, "view_samples")
-        samples = Sample.objects.for_project(project).select_related("project").order_by("row")
+        samples = Sample.objects.for_project(project).order_by("row")
         split = request.query_params.get("split")
         if split:
             if split not in Split.values:
@@ -121,14 +126,14 @@ class SampleListApi(APIView):
                     f"unknown split {split!r}; choose one of {', '.join(Split.values)}", "split"
                 )
             samples = samples.filter(split=split)
-        return paginated(self, samples, SampleOutput)
+        return paginated(self, samples, SampleOutput, project=project)
 
 
 class AnnotationListApi(APIView):
+    pagination_class = Pages
     parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
         responses=AnnotationOutput(many=True),
         summary="My hand labels in this project, latest first",
     )

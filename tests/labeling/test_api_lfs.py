@@ -1,6 +1,8 @@
 """The REST API for labeling functions and their preview: versions, validation messages, permissions."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from labeling.models import LabelingFunction, LFVersion
 from tests.conftest import make_samples, token_client, wait_for
@@ -122,6 +124,22 @@ def test_viewers_read_the_lf_list_without_deleted_ones(project, bob, dana):
     client.delete(f"/api/lfs/{gone['id']}/")
     body = token_client(dana).get(lfs_url(project)).json()
     assert [(lf["name"], lf["version"]["number"]) for lf in body] == [("my", 1)]
+
+
+def test_the_lf_list_costs_the_same_queries_however_many_lfs(project, bob):
+    client = token_client(bob)
+    create(client, project, REGEX)
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(lfs_url(project)).status_code == 200
+        return len(captured)
+
+    few = count()
+    for i in range(5):
+        create(client, project, {**REGEX, "name": f"my {i}"})
+    assert len(client.get(lfs_url(project)).json()) == 6
+    assert count() == few
 
 
 def test_annotators_cannot_see_lfs(project, bob, charlie):
