@@ -237,8 +237,13 @@ def lf_active(request, pk, lf_id):
     active = request.POST.get("active") == "1"
     services.update_lf(lf=lf, user=request.user, active=active)
     if request.htmx:
-        selected = request.POST.get("selected")
-        chosen = lf if selected and selected == str(lf.pk) else None
+        # The LF open in the editor stays marked in the refreshed list.
+        selected = request.POST.get("selected", "")
+        chosen = (
+            LabelingFunction.objects.live().filter(project=project, pk=selected).first()
+            if selected.isdigit()
+            else None
+        )
         return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, chosen))
     messages.success(request, f"“{lf.name}” is {'active' if active else 'inactive'} now; refitting.")
     return redirect("lf_studio", project.pk)
@@ -323,6 +328,10 @@ def _run_status_context(project, was_active: bool) -> dict:
 def run_status(request, pk):
     project = project_for(request.user, pk, "view_dashboard")
     context = _run_status_context(project, was_active=request.GET.get("was") == "active")
+    if not request.htmx:
+        # Opened as a link (no JavaScript): the same fragment inside a page.
+        context["nav"] = _nav(request, project, "run_status")
+        return render(request, "labeling/run_status.html", context)
     response = render(request, "labeling/_run_status.html", context)
     if context["status_finished_now"]:
         trigger_client_event(response, RUN_FINISHED_EVENT)

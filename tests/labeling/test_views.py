@@ -348,3 +348,27 @@ def test_run_status_shows_a_failed_run_with_its_message(client, project, bob, al
     client.force_login(bob)
     html = client.get(reverse("run_status", args=[project.pk])).content.decode()
     assert "failed" in html and "boom" in html and "every" not in html
+
+
+def test_run_status_is_a_fragment_for_htmx_and_a_page_for_a_plain_link(client, project, bob, alice):
+    LabelModelRun.objects.create(project=project, status="queued")
+    client.force_login(bob)
+    url = reverse("run_status", args=[project.pk])
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="run-status"') and "<html" not in fragment
+    page = client.get(url).content.decode()
+    assert "<html" in page and 'id="run-status"' in page
+
+
+def test_toggling_another_lf_keeps_the_open_one_marked(client, project, bob, alice, samples):
+    open_lf = _lf(project, alice)
+    other = _lf(project, alice, name="my", kind="regex", label="SPAM", config={"pattern": "my"})
+    client.force_login(bob)
+    html = client.post(
+        reverse("lf_active", args=[project.pk, other.pk]),
+        {"active": "0", "selected": str(open_lf.pk)},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert re.search(
+        rf'<a href="{reverse("lf_edit", args=[project.pk, open_lf.pk])}" aria-current="true">', html
+    )
