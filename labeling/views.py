@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -21,6 +21,7 @@ from projects.services import ServiceError
 
 from . import services
 from .dashboard import conflicts_page, dashboard_context
+from .export import export_response
 from .highlight import highlight
 from .models import LabelingFunction, LabelModelRun, LFKind
 
@@ -383,6 +384,7 @@ def dashboard(request, pk):
             "nav": _nav(request, project, "dashboard"),
             "may_refit": can(request.user, "run_refit", project),
             "may_edit": can(request.user, "edit_lfs", project),
+            "may_export": can(request.user, "export", project),
         }
     )
     if request.htmx and request.htmx.target == "dashboard":
@@ -394,12 +396,9 @@ def dashboard(request, pk):
 
 
 @login_required
+@require_GET
 def export(request, pk):
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     project = project_for(request.user, pk, "export")
-    from .export import export_response
-
     fmt = request.GET.get("format", "csv")
     try:
         return export_response(project, fmt)
