@@ -72,11 +72,13 @@ def project_create(request):
 def project_detail(request, pk):
     project = project_for(request.user, pk, "view_project")
     user = request.user
+    progress = selectors.progress_for(project, user)
     context = _page(
         request,
         project,
         "project_detail",
-        progress=selectors.progress_for(project, user),
+        progress=progress,
+        remaining=progress["total"] - progress["labeled"] - progress["skipped"],
         can_label=can(user, "label", project),
     )
     if can(user, "view_samples", project):
