@@ -46,6 +46,7 @@ SAFE_MODULES = frozenset(
         "bisect", "html", "enum", "dataclasses", "typing", "calendar", "hashlib", "base64", "cmath", "time",
     }
 )  # fmt: skip
+FAKE_MODULES = frozenset({"snorkel", "snorkel.labeling", "snorkel.preprocess"})  # see sandbox_child.py
 MAX_SOURCE_CHARS = 100_000
 SETUP_GRACE_S = 10.0  # interpreter start-up on a loaded machine, before the first batch's deadline
 STDERR_CAP = 64 << 10
@@ -114,7 +115,7 @@ def check_code_lf(source: str, modules: Sequence[str] = DEFAULT_MODULES) -> None
         else:
             continue
         for name in names:
-            if name not in allowed and name.partition(".")[0] != "snorkel":
+            if name not in allowed and name not in FAKE_MODULES:
                 available = ", ".join(sorted(allowed))
                 raise CodeLFError(
                     f"line {node.lineno}: module {name!r} is not available in a labeling function "
@@ -139,19 +140,27 @@ def _columns(records) -> tuple[dict[str, list], int]:
     """One Python list per field, and the number of samples, from records, columns or an Arrow table."""
     if hasattr(records, "column_names") and hasattr(records, "column"):  # pyarrow.Table / RecordBatch
         names = [str(name) for name in records.column_names]
-        return {name: records.column(i).to_pylist() for i, name in enumerate(names)}, records.num_rows
+        return {
+            name: _plain_column(records.column(i).to_pylist()) for i, name in enumerate(names)
+        }, records.num_rows
     if isinstance(records, Mapping):
-        columns = {str(name): list(values) for name, values in records.items()}
+        columns = {str(name): _plain_column(values) for name, values in records.items()}
         lengths = {len(c) for c in columns.values()}
         if len(lengths) > 1:
             raise ValueError("every column must have the same length")
         return columns, lengths.pop() if lengths else 0
     fields = dict.fromkeys(key for record in records for key in record)
-    return {str(name): [record.get(name) for record in records] for name in fields}, len(records)
+    return {str(name): _plain_column([record.get(name) for record in records]) for name in fields}, len(
+        records
+    )
+
+
+PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(value):
-    if value is None or isinstance(value, str | int | float | bool):
+    """value in types marshal carries faithfully (it would send a numpy scalar as its raw bytes)."""
+    if type(value) in PLAIN:
         return value
     if isinstance(value, np.generic):
         return value.item()
@@ -164,11 +173,17 @@ def _plain(value):
     return str(value)
 
 
+def _plain_column(values) -> list:
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    values = list(values)
+    if set(map(type, values)) <= PLAIN:  # the usual case, checked without a Python call per value
+        return values
+    return [_plain(v) for v in values]
+
+
 def _encode(obj) -> bytes:
-    try:
-        data = marshal.dumps(obj)
-    except ValueError:  # a value marshal cannot carry (a date, a numpy scalar): send its plain form
-        data = marshal.dumps(_plain(obj))
+    data = marshal.dumps(obj)
     return struct.pack("<I", len(data)) + data
 
 

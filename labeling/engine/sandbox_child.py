@@ -265,7 +265,36 @@ def _fake_snorkel():
     labeling.labeling_function, labeling.LabelingFunction = labeling_function, LabelingFunction
     preprocess.preprocessor = preprocessor
     top.labeling, top.preprocess = labeling, preprocess
-    return {"snorkel": top, "snorkel.labeling": labeling, "snorkel.preprocess": preprocess}, LabelingFunction
+    fake = {"snorkel": top, "snorkel.labeling": labeling, "snorkel.preprocess": preprocess}
+    for name, mod in fake.items():
+        mod.__getattr__ = _unavailable_in(name)  # type: ignore[attr-defined]
+    return fake, LabelingFunction
+
+
+class _Unavailable:
+    """A Snorkel name a pasted script imports but an LF cannot use here (PandasLFApplier, say)."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def _refuse(self, *args, **kwargs):
+        raise NotImplementedError(f"{self._name} is not available inside a labeling function")
+
+    __call__ = _refuse
+
+    def __getattr__(self, attr):
+        self._refuse()
+
+
+def _unavailable_in(module_name):
+    # PEP 562: lets `from snorkel.labeling import PandasLFApplier, labeling_function` succeed, so a whole
+    # pasted script loads; only using such a name fails, with its name.
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Unavailable(f"{module_name}.{name}")
+
+    return __getattr__
 
 
 def _user_builtins(allowed, fake):

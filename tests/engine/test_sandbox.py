@@ -7,6 +7,7 @@ OS-level layers hold on their own.
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import socket
@@ -16,6 +17,7 @@ import threading
 from types import SimpleNamespace
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from labeling.engine.sandbox import CodeLFError, run_code_lf, sandbox_isolation
@@ -97,6 +99,18 @@ def test_snorkel_bare_decorator_constructor_and_preprocessor_work():
     assert run(pre).tolist() == [1, -1, -1]
 
 
+def test_a_pasted_script_may_import_snorkel_names_it_does_not_use_in_the_lf():
+    source = (
+        "from snorkel.labeling import PandasLFApplier, labeling_function\n"
+        "@labeling_function()\ndef lf_short(x):\n    return 0 if len(x.text) < 12 else -1\n"
+    )
+    assert run(source).tolist() == [-1, 0, 0]
+    uses = "from snorkel.labeling import PandasLFApplier\ndef lf(x):\n    return PandasLFApplier([])\n"
+    assert failure(uses).startswith(
+        "NotImplementedError: snorkel.labeling.PandasLFApplier is not available inside a labeling function at line 3"
+    )
+
+
 def test_fields_are_attributes_and_items():
     source = (
         "def lf(x):\n"
@@ -106,8 +120,23 @@ def test_fields_are_attributes_and_items():
         "    return 1 if x['stars'] < 3 else 0\n"
     )
     assert run(source).tolist() == [1, 0, -1]
-    columns = {"text": ["a", "b"], "stars": [4, 1]}
-    assert run_code_lf("def lf(x):\n    return int(x.stars < 2)\n", columns, LABELS).tolist() == [0, 1]
+    columns = {"text": ["a", "b"], "stars": np.array([4, 1]), "my field": ["x", "y"]}
+    source = "def lf(x):\n    return int(x.stars < 2 and x['my field'] == 'y')\n"
+    assert run_code_lf(source, columns, LABELS).tolist() == [0, 1]
+
+
+def test_an_arrow_table_with_dates_and_numpy_values_is_carried_over():
+    table = pa.table(
+        {
+            "text": ["a", "b"],
+            "when": pa.array([datetime.date(2024, 1, 5), None], type=pa.date32()),
+            "score": pa.array([0.5, None], type=pa.float32()),
+        }
+    )
+    source = "def lf(x):\n    return 1 if x.when == '2024-01-05' and x.score == 0.5 else 0\n"
+    assert run_code_lf(source, table, LABELS).tolist() == [1, 0]
+    numpy_records = [{"text": "a", "n": np.int64(3)}, {"text": "b", "n": np.int64(4)}]
+    assert run_code_lf("def lf(x):\n    return x.n % 2\n", numpy_records, LABELS).tolist() == [1, 0]
 
 
 def test_votes_are_identical_to_the_function_run_in_process():
@@ -410,18 +439,18 @@ def test_the_caller_goes_on_after_a_hostile_lf():
     with pytest.raises(CodeLFError):
         run("def lf(x):\n    while True:\n        pass\n", timeout_s=1)
     assert run("def lf(x):\n    return 'HAM'\n").tolist() == [0, 0, 0]
-    assert _children() == []
+    assert _sandbox_children() == []
 
 
-def _children() -> list[int]:
-    """Processes whose parent is this one (a sandbox process left behind would show here)."""
+def _sandbox_children() -> list[int]:
+    """Sandbox processes this process started that are still running."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-                found.append(int(entry))
+        try:
+            with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                if parent == os.getpid() and b"sandbox_child.py" in cmdline.read():
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
     return found

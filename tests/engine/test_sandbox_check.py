@@ -62,6 +62,9 @@ def test_an_import_outside_the_allowed_modules_names_its_line():
         "from .helpers import f\ndef lf(x):\n    return 1\n"
     )
     check_code_lf("import json\ndef lf(x):\n    return 1\n", modules=("json",))
+    assert message("from snorkel.labeling.lf.nlp import nlp_labeling_function\nlf = 1\n").startswith(
+        "line 1: module 'snorkel.labeling.lf.nlp' is not available"
+    )
 
 
 def test_check_errors_are_lf_config_errors():
