@@ -32,7 +32,9 @@ run: install static
 	$(PY) manage.py ensure_admin
 	PORT=$(PORT) $(PY) manage.py serve
 
+# STATIC_ROOT is made first: WhiteNoise warns in every test that makes a request when it is missing.
 test: install static
+	mkdir -p $(TEST_DATA_DIR)/staticfiles
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_DATABASE_NAME=$(TEST_DB_NAME) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_QUEUE=chorus-test CHORUS_DATA_DIR=$(TEST_DATA_DIR) SECRET_KEY=tests-only-secret \
 	CHORUS_SERVICE_HOSTS=127.0.0.1 \
