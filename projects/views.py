@@ -391,5 +391,10 @@ def member_update(request, pk, user_id):
         messages.error(request, f"{name}: {exc.message[0].upper()}{exc.message[1:]}.")
     request.user._chorus_roles = {}  # forget the cached roles: my own may have just changed
     if membership.user_id == request.user.id and not can(request.user, "manage_project", project):
-        return redirect("project_detail", project.pk)
+        # I stepped down (to the overview) or left the project (to my project list).
+        return (
+            redirect("project_detail", project.pk)
+            if role_of(request.user, project)
+            else redirect("project_list")
+        )
     return redirect("members", project.pk)

@@ -95,3 +95,11 @@ def test_outsiders_get_404_for_member_changes(client, project, eve, charlie):
         == 404
     )
     assert _role(project, charlie) == "annotator"
+
+
+def test_an_admin_who_leaves_goes_to_their_project_list(client, project, alice, bob):
+    client.force_login(alice)
+    client.post(reverse("member_update", args=[project.pk, bob.pk]), {"role": "admin"})
+    response = client.post(reverse("member_update", args=[project.pk, alice.pk]), {"remove": "1"})
+    assert _role(project, alice) is None
+    assert response["Location"] == reverse("project_list")
