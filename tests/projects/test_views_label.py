@@ -52,8 +52,8 @@ def test_label_page_shows_the_first_unlabeled_sample_with_keys_and_instructions(
     assert response.context["sample"].external_id == "s0"
     assert "first sample" in html and "second sample" not in html
     assert "SPAM advertises something." in html
-    assert re.search(r'data-key="1"><kbd>1</kbd> HAM</button>', html)
-    assert re.search(r'data-key="2"><kbd>2</kbd> SPAM</button>', html)
+    assert re.search(r'data-key="1" aria-keyshortcuts="1"><kbd>1</kbd> HAM</button>', html)
+    assert re.search(r'data-key="2" aria-keyshortcuts="2"><kbd>2</kbd> SPAM</button>', html)
     assert 'data-key="s"' in html and "Skip" in html
     assert "0</strong> of 2 labeled" in html
 
