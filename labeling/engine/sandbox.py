@@ -3,8 +3,9 @@
 Isolation, from the outside in (details in sandbox_child.py):
 - a fresh interpreter (`python -I -S -B`) with an empty environment and no site-packages: no settings, no
   secrets, no Django, nothing installed is importable;
-- as root: a new network namespace (no network at all) and the unprivileged user `nobody`; otherwise an
-  unprivileged user + network namespace where the kernel allows it; no_new_privs in every case;
+- as root: a new network namespace (no network at all), an empty directory as its whole file system
+  (chroot) and the unprivileged user `nobody`; otherwise an unprivileged user namespace with the same
+  network namespace and chroot where the kernel allows it; no_new_privs in every case;
 - rlimits: address space (memory), CPU time, file size 0 (no writes), no new file descriptors (so no file,
   pipe, TCP or Unix socket can be opened, whatever the code does), no processes or threads, no core dumps;
 - an audit hook installed before the user's code runs that refuses opening files, sockets, running programs,
@@ -26,6 +27,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -281,11 +283,19 @@ class _Application:
         )
 
     def run(self) -> np.ndarray:
+        # The children's file system: an empty directory of ours, made afresh so nobody else can own it.
+        root = tempfile.mkdtemp(prefix="chorus-lf-")
+        try:
+            return self._run([*self.argv, root])
+        finally:
+            os.rmdir(root)
+
+    def _run(self, argv: list[str]) -> np.ndarray:
         children: list[_Child] = []
         selector = selectors.DefaultSelector()
         try:
             for _ in range(self.workers):
-                child = _Child(self.argv, self.setup)
+                child = _Child(argv, self.setup)
                 children.append(child)
                 self._feed(child)
                 selector.register(child.stdin, selectors.EVENT_WRITE, (child, "in"))

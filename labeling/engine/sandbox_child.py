@@ -1,7 +1,7 @@
 """The process a Python code LF runs in: it isolates itself, then applies the LF to the batches it is sent.
 
 Started by labeling/engine/sandbox.py as `python -I -S -B sandbox_child.py <memory_mb> <cpu_total_s> <cpu_batch_s>
-<guard>` with an empty environment. Standard library only: with -S there is no site-packages, so neither
+<guard> <empty root dir>` with an empty environment. Standard library only: with -S there is no site-packages, so neither
 Django, the project's settings nor any installed package can be imported here.
 
 Frames in (stdin): 4-byte little-endian length + marshal data; the first is the setup (source, labels,
@@ -129,9 +129,9 @@ class _CappedOutput:
         pass
 
 
-def _isolate(memory_mb: int, cpu_total: int) -> dict:
+def _isolate(memory_mb: int, cpu_total: int, root: str) -> dict:
     """The OS-level layers; each is kept even if the Python-level guard were bypassed."""
-    done = {"network_namespace": False, "user": os.getuid(), "no_new_privs": False}
+    done = {"network_namespace": False, "filesystem": False, "user": os.getuid(), "no_new_privs": False}
     try:
         import ctypes
 
@@ -145,14 +145,25 @@ def _isolate(memory_mb: int, cpu_total: int) -> dict:
         sys.modules.pop("_ctypes", None)
     except (ImportError, OSError, AttributeError):
         pass
+    uid = gid = NOBODY_FALLBACK
     if os.geteuid() == 0:
-        # RLIMIT_NPROC is counted per real uid and root ignores it: leave root first.
         try:
             import pwd
 
             uid, gid = pwd.getpwnam("nobody")[2:4]
         except (ImportError, KeyError):
-            uid = gid = NOBODY_FALLBACK
+            pass
+    # An empty directory the process cannot write to becomes its whole file system: no /tmp to write in,
+    # no /proc to read, no socket file to find (possible as root, or inside the user namespace).
+    if root:
+        try:
+            os.chroot(root)
+            os.chdir("/")
+            done["filesystem"] = True
+        except OSError:
+            pass
+    if os.geteuid() == 0 and os.getuid() == 0:
+        # RLIMIT_NPROC is counted per real uid and root ignores it: leave root first.
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
@@ -427,7 +438,7 @@ def main() -> None:
     setup = _read_frame()
     for name in setup["modules"]:
         __import__(name)
-    isolation = _isolate(memory_mb, cpu_total)
+    isolation = _isolate(memory_mb, cpu_total, root=sys.argv[5])
     try:
         _run(setup, isolation, cpu_s, guard=sys.argv[4] == "1")
     except MemoryError:

@@ -370,6 +370,26 @@ def test_writing_a_file_is_refused(tmp_path):
     assert not os.path.exists(target)
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="the empty file system (chroot) needs root; CI runs as root")
+def test_without_the_guard_the_file_system_is_an_empty_directory(tmp_path):
+    os.chmod(tmp_path, 0o777)
+    probe = OS + (
+        "def lf(x):\n"
+        "    for path in ('/etc/passwd', '/var/run/postgresql/.s.PGSQL.5432', '/tmp', '/proc/1/environ'):\n"
+        "        try:\n"
+        "            OS['stat'](path)\n"
+        "            return 1\n"
+        "        except OSError:\n"
+        "            pass\n"
+        f"    OS['mkdir']({str(tmp_path / 'made')!r})\n"
+    )
+    # Its root is a directory of root's that nobody may even look into: nothing to stat, nowhere to write.
+    assert failure(probe, _guard=False).startswith(
+        "PermissionError: [Errno 13] Permission denied: '/tmp/pytest"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_reading_a_file_is_refused():
     message = failure("def lf(x):\n    return open('/etc/passwd').read()\n")
     assert message.startswith("PermissionError: files cannot be opened or written in a labeling function")
@@ -430,7 +450,7 @@ def _can_make_network_namespace() -> bool:
 @pytest.mark.skipif(not IS_ROOT, reason="the user switch needs root; CI runs as root")
 def test_as_root_it_runs_as_nobody_without_network():
     isolation = sandbox_isolation()
-    assert (isolation["user"], isolation["no_new_privs"]) == (65534, True)
+    assert (isolation["user"], isolation["no_new_privs"], isolation["filesystem"]) == (65534, True, True)
     # Where the platform allows network namespaces (this machine and CI do), the process gets one.
     assert isolation["network_namespace"] == _can_make_network_namespace()
 
