@@ -20,6 +20,9 @@ from .sources import (
     unique_rows,
 )
 
+# Rows EM runs on at most (see fit).
+MAX_ROWS = 1 << 17
+
 
 class DawidSkene(ConfusionModel):
     name = "dawid_skene"
@@ -32,6 +35,7 @@ class DawidSkene(ConfusionModel):
         max_iter: int = 200,
         tol: float = 1e-7,
         class_prior=None,
+        max_rows: int | None = MAX_ROWS,
         seed: int = 0,
     ):
         super().__init__(cardinality, abstain=abstain, seed=seed)
@@ -41,16 +45,23 @@ class DawidSkene(ConfusionModel):
         self.max_iter = max_iter
         self.tol = tol
         self.fixed_prior = None if class_prior is None else check_prior(class_prior, cardinality)
+        self.max_rows = max_rows
         self.n_iter = 0
         self.converged = False
 
-    def fit(self, L, **_ignored) -> DawidSkene:
+    def fit(self, L, counts: np.ndarray | None = None) -> DawidSkene:
+        """`counts` (class_vote_counts of L) saves a pass when the caller has it already."""
         k = self.cardinality
         L = check_label_matrix(L, k)
         n, m = L.shape
-        counts = class_vote_counts(L, k)
-        outcome = resolve_abstain(self.abstain, counts)
+        outcome = resolve_abstain(self.abstain, class_vote_counts(L, k) if counts is None else counts)
         self.abstain_is_outcome = outcome
+        if self.max_rows is not None and n > self.max_rows:
+            # EM costs O(rows x sources) per iteration. Past max_rows more rows no longer move the
+            # estimates (each source's accuracy is known to well under 0.01), so EM runs on a seeded
+            # sample of rows and only the prediction pass sees them all.
+            rows = np.sort(np.random.default_rng(self.seed).choice(n, self.max_rows, replace=False))
+            L = L[rows]
         U, weight, _ = unique_rows(L)
         if not outcome:
             # With abstain ignored, a row without votes says nothing about anything, the prior included.

@@ -30,11 +30,15 @@ class VoteMoments:
     gram: np.ndarray
 
 
-def vote_moments(L: np.ndarray, cardinality: int) -> VoteMoments:
-    """One chunked pass over L. Columns that never occur are left out of the products (one-sided LFs)."""
+def vote_moments(L: np.ndarray, cardinality: int, counts: np.ndarray | None = None) -> VoteMoments:
+    """One chunked pass over L. Columns that never occur are left out of the products (one-sided LFs).
+
+    `counts` (class_vote_counts of L) saves a pass when the caller has it already.
+    """
     n, m = L.shape
     k = cardinality
-    counts = class_vote_counts(L, k)
+    if counts is None:
+        counts = class_vote_counts(L, k)
     present = np.flatnonzero(counts.ravel() > 0)
     src, cls = present // k, present % k
     gram_p = np.zeros((len(present), len(present)))
@@ -71,9 +75,9 @@ class MatrixCompletion(ConfusionModel):
         self.max_iter = max_iter
         self.converged = False
 
-    def fit(self, L, **_ignored) -> MatrixCompletion:
+    def fit(self, L, counts: np.ndarray | None = None) -> MatrixCompletion:
         L = check_label_matrix(L, self.cardinality)
-        return self.fit_moments(vote_moments(L, self.cardinality))
+        return self.fit_moments(vote_moments(L, self.cardinality, counts=counts))
 
     def fit_moments(self, mo: VoteMoments) -> MatrixCompletion:
         k = self.cardinality

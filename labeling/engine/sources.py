@@ -24,14 +24,25 @@ CHUNK_ROWS = 1 << 16
 
 
 def class_vote_counts(L: np.ndarray, cardinality: int) -> np.ndarray:
-    """m x k: how many times each source voted each class (one pass, chunked)."""
+    """m x k: how many times each source voted each class (one chunked pass, one bincount per chunk)."""
     m = L.shape[1]
-    counts = np.zeros((m, cardinality), dtype=np.int64)
+    width = cardinality + 1
+    counts = np.zeros(m * width, dtype=np.int64)
+    offsets = (np.arange(m, dtype=np.int32) * width + 1)[None, :]
+    buffer = np.empty((min(L.shape[0], CHUNK_ROWS), m), dtype=np.int32)
     for start in range(0, L.shape[0], CHUNK_ROWS):
         chunk = L[start : start + CHUNK_ROWS]
-        for c in range(cardinality):
-            counts[:, c] += (chunk == c).sum(axis=0)
-    return counts
+        codes = buffer[: chunk.shape[0]]
+        np.add(chunk, offsets, out=codes, casting="unsafe")
+        counts += np.bincount(codes.ravel(), minlength=m * width)
+    return counts.reshape(m, width)[:, 1:]
+
+
+def row_has_vote(L: np.ndarray) -> np.ndarray:
+    """Per row: does any source vote (votes are >= 0, abstain is -1, so the row maximum says it)."""
+    if L.shape[1] == 0:
+        return np.zeros(L.shape[0], dtype=bool)
+    return L.max(axis=1) != ABSTAIN
 
 
 def abstain_is_informative(counts: np.ndarray) -> bool:
@@ -74,29 +85,53 @@ def unique_rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Label matrices repeat a few vote patterns many times; EM over the distinct rows is the same fit.
     """
-    if L.shape[0] == 0:
+    n = L.shape[0]
+    if n == 0:
         return L, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    small = L.astype(np.int8 if L.max() < 127 else np.int16)
-    small = np.ascontiguousarray(small)
-    keys = small.view(np.dtype((np.void, small.dtype.itemsize * small.shape[1]))).ravel()
+    if n > 4 * PROBE_ROWS and len(_distinct(L[:PROBE_ROWS])) > PROBE_ROWS // 2:
+        # Mostly distinct rows (many sources with wide coverage): sorting them would not pay.
+        return L, np.ones(n, dtype=np.int64), np.arange(n)
+    keys = _row_keys(L)
     _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
     return L[first], counts.astype(np.int64), inverse.ravel()
+
+
+PROBE_ROWS = 1 << 13
+
+
+def _row_keys(L: np.ndarray) -> np.ndarray:
+    small = np.ascontiguousarray(L.astype(np.int8 if L.max() < 127 else np.int16))
+    return small.view(np.dtype((np.void, small.dtype.itemsize * small.shape[1]))).ravel()
+
+
+def _distinct(L: np.ndarray) -> np.ndarray:
+    return np.unique(_row_keys(L))
 
 
 def log_scores(L: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:
     """n x k unnormalised log posterior: base + sum_j table[j, L[i, j] + 1].
 
     `table` is m x (k+1) x k: row 0 is what an abstain adds, row l+1 what a vote for l adds.
-    Chunked table look-ups: no Python per sample, memory bounded by the chunk.
+    Each chunk of rows becomes a sparse one-hot with exactly one entry per source (its outcome), so the
+    sum is one sparse product: no Python per sample, and memory bounded by the chunk.
     """
     n, m = L.shape
-    k = table.shape[2]
+    outcomes, k = table.shape[1], table.shape[2]
     out = np.empty((n, k))
-    flat = table.reshape(m * table.shape[1], k)
-    offsets = (np.arange(m) * table.shape[1])[None, :]
+    W = table.reshape(m * outcomes, k)
+    offsets = (np.arange(m, dtype=np.int32) * outcomes + 1)[None, :]
+    rows = min(n, CHUNK_ROWS)
+    ones = np.ones(rows * m)
+    indptr = np.arange(0, rows * m + 1, m, dtype=np.int32)
+    buffer = np.empty((rows, m), dtype=np.int32)
     for start in range(0, n, CHUNK_ROWS):
-        codes = L[start : start + CHUNK_ROWS].astype(np.int64) + 1 + offsets
-        out[start : start + CHUNK_ROWS] = base[None, :] + flat[codes].sum(axis=1)
+        chunk = L[start : start + CHUNK_ROWS]
+        r = chunk.shape[0]
+        np.add(chunk, offsets, out=buffer[:r], casting="unsafe")
+        indices = buffer[:r].ravel()
+        onehot = sp.csr_matrix((ones[: r * m], indices, indptr[: r + 1]), shape=(r, m * outcomes))
+        out[start : start + r] = onehot @ W
+    out += base[None, :]
     return out
 
 
@@ -110,7 +145,7 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
 def posterior(L: np.ndarray, table: np.ndarray, base: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """Rows summing to 1; a row where every source abstains gets the class prior (it is uninformative)."""
     proba = softmax_rows(log_scores(L, table, base))
-    empty = ~(L != ABSTAIN).any(axis=1)
+    empty = ~row_has_vote(L)
     if empty.any():
         proba[empty] = prior[None, :]
     return proba
@@ -175,7 +210,7 @@ class ConfusionModel:
     def predict(self, L, tie_policy: str = "abstain") -> np.ndarray:
         L = check_label_matrix(L, self.cardinality)
         proba = self.predict_proba(L)
-        scores = np.where((L != ABSTAIN).any(axis=1)[:, None], proba, 0.0)
+        scores = np.where(row_has_vote(L)[:, None], proba, 0.0)
         return predict_from_scores(scores, tie_policy, self.prior, self.seed)
 
 

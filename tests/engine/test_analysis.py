@@ -58,7 +58,8 @@ def _naive(L, Y):
 matrices = st.integers(1, 30).flatmap(
     lambda n: st.integers(1, 6).flatmap(
         lambda m: st.tuples(
-            arrays(np.int64, (n, m), elements=st.integers(-1, 3)), arrays(np.int64, (n,), elements=st.integers(-1, 3))
+            arrays(np.int64, (n, m), elements=st.integers(-1, 3)),
+            arrays(np.int64, (n,), elements=st.integers(-1, 3)),
         )
     )
 )

@@ -1,0 +1,50 @@
+"""The label model on real data from shared/datasets: the measured facts of issue 3 stay true."""
+
+import numpy as np
+import pytest
+
+from labeling.engine import DawidSkene, LabelModel, MajorityVote
+from labeling.engine.label_model import hard_labels
+
+datasets = pytest.importorskip("bench.datasets")
+
+
+@pytest.fixture(scope="module")
+def root():
+    try:
+        return datasets.datasets_dir()
+    except FileNotFoundError:
+        pytest.skip("shared/datasets is not beside the repository")
+
+
+def accuracy(model, L, Y):
+    return datasets.score(hard_labels(model, L), Y, "accuracy")
+
+
+def test_dawid_skene_needs_abstain_as_an_outcome_on_youtube(root):
+    t = datasets.wrench_youtube(root)
+    ignoring = DawidSkene(2, abstain="ignore").fit(t.L_train)
+    outcome = DawidSkene(2, abstain="outcome").fit(t.L_train)
+    assert accuracy(ignoring, t.L_test, t.Y_test) < 60
+    assert accuracy(outcome, t.L_test, t.Y_test) > 82
+    assert DawidSkene(2).fit(t.L_train).abstain_is_outcome
+
+
+def test_crowd_product_needs_abstain_ignored(root):
+    t = datasets.crowd(root, "product", "product")
+    assert not DawidSkene(2).fit(t.L_train).abstain_is_outcome
+    assert accuracy(DawidSkene(2, abstain="ignore").fit(t.L_train), t.L_eval, t.Y_eval) > 93
+
+
+def test_the_default_does_not_collapse_on_crowd_product(root):
+    t = datasets.crowd(root, "product", "product")
+    mv = accuracy(MajorityVote(2).fit(t.L_train), t.L_eval, t.Y_eval)
+    assert accuracy(LabelModel(2).fit(t.L_train), t.L_eval, t.Y_eval) > mv + 2
+
+
+def test_with_dev_labels_youtube_is_at_least_majority_vote(root):
+    t = datasets.wrench_youtube(root)
+    m = LabelModel(2, selection_metric="accuracy").fit(t.L_train, L_dev=t.L_dev, Y_dev=t.Y_dev)
+    mv = accuracy(MajorityVote(2).fit(t.L_train), t.L_test, t.Y_test)
+    assert accuracy(m, t.L_test, t.Y_test) >= mv
+    assert np.all((m.learned_accuracies > 0) & (m.learned_accuracies < 1))
