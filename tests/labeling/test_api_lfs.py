@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from labeling.models import LabelingFunction, LFVersion
+from labeling.models import LabelingFunction, LabelModelRun, LFVersion
 from tests.conftest import make_samples, token_client, wait_for
 
 REGEX = {"name": "my", "kind": "regex", "label": "SPAM", "config": {"pattern": "(?i)my"}}
@@ -65,6 +65,11 @@ def test_the_worker_applies_a_new_lf_and_its_version_shows_coverage(worker, proj
         what="the LF's application",
     )
     assert version["coverage"] == 0.5 and version["n_rows"] == 4 and version["message"] == ""
+    # The refit that follows runs in the worker; let it end before the test database is flushed.
+    wait_for(lambda: LabelModelRun.objects.filter(project=project, status="done").exists(), what="the refit")
+    wait_for(
+        lambda: not LabelModelRun.objects.filter(project=project, status__in=["queued", "running"]).exists()
+    )
 
 
 def test_an_unknown_label_is_refused_and_nothing_is_created(project, bob):

@@ -54,6 +54,9 @@ def test_a_refit_is_accepted_and_the_worker_finishes_it(worker, two_lfs, bob):
     assert done["model"] and done["summary"]["tie_policy"]
     latest = client.get(f"/api/projects/{project.pk}/runs/latest/").json()
     assert latest["id"] == done["id"]
+    wait_for(
+        lambda: not LabelModelRun.objects.filter(project=project, status__in=["queued", "running"]).exists()
+    )
 
 
 def test_a_queued_run_shows_which_lfs_it_waits_for(two_lfs, bob):

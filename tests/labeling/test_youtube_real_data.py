@@ -318,3 +318,12 @@ def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
     assert six_run["summary"]["covered"] == covered_six
     assert six_run["coverage"] == pytest.approx(covered_six / n, rel=1e-12)
     assert_lf_stats_match(six_run, snorkel_lf_analysis(six_votes, gold, six))
+    # Nothing may still be running in the worker when the test database is flushed.
+    wait_for(
+        lambda: not any(
+            r["status"] in ("queued", "running")
+            for r in get(client, f"/api/projects/{project_id}/runs/")["results"]
+        ),
+        timeout=TIMEOUT,
+        what="the worker to be idle",
+    )
