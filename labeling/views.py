@@ -15,19 +15,17 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from projects.models import JobStatus
+from projects.models import JobStatus, Sample
 from projects.permissions import can, check, project_for
 from projects.services import ServiceError
 
-from . import services
+from . import editor, services
 from .dashboard import conflicts_page, dashboard_context
 from .export import export_response
 from .highlight import highlight
-from .models import LabelingFunction, LabelModelRun, LFKind
+from .models import LabelingFunction, LabelModelRun
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-# The kinds the browser editor writes; other kinds (uploaded predictions, services) are made through the API.
-EDITOR_KINDS = (LFKind.KEYWORD, LFKind.REGEX)
 # Sent when a run_status fragment that was polling sees everything finished; pages listening refresh.
 RUN_FINISHED_EVENT = "chorus:run-finished"
 
@@ -36,71 +34,6 @@ def _nav(request, project, current: str) -> list[dict]:
     from projects.navigation import nav_for
 
     return nav_for(request, project, current=current)
-
-
-# --- the LF editor's form ---------------------------------------------------------------------------------------
-
-
-def _blank_form(project) -> dict:
-    return {
-        "name": "",
-        "kind": LFKind.KEYWORD,
-        "keywords": "",
-        "whole_word": True,
-        "case_sensitive": False,
-        "mode": "any",
-        "pattern": "",
-        "label": project.labels[0] if project.labels else "",
-    }
-
-
-def _form_from_version(lf: LabelingFunction, project) -> dict:
-    form = _blank_form(project)
-    version = lf.current
-    form["name"] = lf.name
-    if version is None:
-        return form
-    form["kind"] = version.kind
-    form["label"] = project.label_name(version.label) or ""
-    config = version.config or {}
-    if version.kind == LFKind.KEYWORD:
-        form["keywords"] = "\n".join(config.get("keywords", []))
-        form["whole_word"] = bool(config.get("whole_word", True))
-        form["case_sensitive"] = bool(config.get("case_sensitive", False))
-        form["mode"] = config.get("mode", "any")
-    else:
-        form["pattern"] = config.get("pattern", "")
-    return form
-
-
-def _form_from_data(data) -> dict:
-    """The editor's fields as typed; checkboxes are absent when unticked."""
-    return {
-        "name": data.get("name", ""),
-        "kind": data.get("kind", LFKind.KEYWORD),
-        "keywords": data.get("keywords", ""),
-        "whole_word": bool(data.get("whole_word")),
-        "case_sensitive": bool(data.get("case_sensitive")),
-        "mode": data.get("mode", "any"),
-        "pattern": data.get("pattern", ""),
-        "label": data.get("label", ""),
-    }
-
-
-def _config(form: dict) -> dict:
-    if form["kind"] == LFKind.REGEX:
-        return {"pattern": form["pattern"]}
-    return {
-        "keywords": form["keywords"],
-        "whole_word": form["whole_word"],
-        "case_sensitive": form["case_sensitive"],
-        "mode": form["mode"],
-    }
-
-
-def _definition_is_blank(form: dict) -> bool:
-    text = form["pattern"] if form["kind"] == LFKind.REGEX else form["keywords"]
-    return not text.replace(",", "").strip()
 
 
 # --- the LF studio ------------------------------------------------------------------------------------------------
@@ -142,9 +75,15 @@ def _lf_list_context(request, project, selected: LabelingFunction | None) -> dic
     return context
 
 
+def _first_sample_fields(project) -> list[str]:
+    """The field names of one sample, offered to field rules (samples of one import share their fields)."""
+    fields = Sample.objects.filter(project=project).order_by("row").values_list("fields", flat=True).first()
+    return list(fields) if isinstance(fields, dict) else []
+
+
 def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None, status=200):
     context = _lf_list_context(request, project, lf)
-    form = form or (_form_from_version(lf, project) if lf else _blank_form(project))
+    form = form or (editor.form_from_version(lf, project) if lf else editor.blank_form(project))
     query = {k: ("1" if v is True else "" if v is False else v) for k, v in form.items()}
     if lf:
         query["lf"] = lf.pk
@@ -155,8 +94,10 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "form": form,
             "preview_query": urlencode(query),
             "error": error,
-            "kinds": [(k.value, k.label) for k in EDITOR_KINDS],
-            "form_editable": lf is None or lf.current is None or lf.current.kind in EDITOR_KINDS,
+            "kinds": [(k.value, k.label) for k in editor.EDITOR_KINDS],
+            "field_ops": editor.FIELD_OPS,
+            "sample_fields": ["text", *sorted(_first_sample_fields(project))],
+            "form_editable": lf is None or lf.current is None or lf.current.kind in editor.EDITOR_KINDS,
         }
     )
     return render(request, "labeling/lf_studio.html", context, status=status)
@@ -168,15 +109,15 @@ def lf_studio(request, pk):
     project = project_for(request.user, pk, "view_lfs")
     if request.method == "POST":
         check(request.user, "edit_lfs", project)
-        form = _form_from_data(request.POST)
+        form = editor.form_from_data(request.POST)
         try:
             lf = services.create_lf(
                 project=project,
                 user=request.user,
                 name=form["name"],
                 kind=form["kind"],
-                label=form["label"],
-                config=_config(form),
+                label=editor.label_of(form),
+                config=editor.config_of(form),
             )
         except ServiceError as exc:
             return _studio_response(request, project, form=form, error=exc)
@@ -204,7 +145,7 @@ def lf_edit(request, pk, lf_id):
     lf = _live_lf(project, lf_id)
     if request.method == "POST":
         check(request.user, "edit_lfs", project)
-        form = _form_from_data(request.POST)
+        form = editor.form_from_data(request.POST)
         before = lf.current_id
         try:
             lf = services.update_lf(
@@ -212,8 +153,8 @@ def lf_edit(request, pk, lf_id):
                 user=request.user,
                 name=form["name"],
                 kind=form["kind"],
-                label=form["label"],
-                config=_config(form),
+                label=editor.label_of(form),
+                config=editor.config_of(form),
             )
         except ServiceError as exc:
             return _studio_response(request, project, lf=lf, form=form, error=exc)
@@ -271,18 +212,18 @@ def lf_delete(request, pk, lf_id):
 @require_GET
 def lf_preview(request, pk):
     project = project_for(request.user, pk, "view_lfs")
-    form = _form_from_data(request.GET)
+    form = editor.form_from_data(request.GET)
     exclude = None
     if request.GET.get("lf", "").isdigit():
         exclude = LabelingFunction.objects.live().filter(project=project, pk=int(request.GET["lf"])).first()
     context = {"project": project, "form": form, "preview": None, "preview_error": None}
-    if not _definition_is_blank(form):
+    if not editor.is_blank(form):
         try:
             preview = services.preview_lf(
                 project=project,
                 kind=form["kind"],
-                label=form["label"],
-                config=_config(form),
+                label=editor.label_of(form),
+                config=editor.config_of(form),
                 exclude_lf=exclude,
             )
         except ServiceError as exc:

@@ -16,3 +16,19 @@ document.addEventListener("keydown", (event) => {
     }
   }
 });
+// In the code editor Tab indents (four spaces); Escape first, then Tab, leaves it.
+document.addEventListener("keydown", (event) => {
+  const area = event.target;
+  if (!(area instanceof HTMLTextAreaElement) || !area.classList.contains("code-editor")) return;
+  if (event.key === "Escape") {
+    area.dataset.leaving = "1";
+    return;
+  }
+  if (event.key !== "Tab" || event.shiftKey || area.dataset.leaving) {
+    delete area.dataset.leaving;
+    return;
+  }
+  event.preventDefault();
+  area.setRangeText("    ", area.selectionStart, area.selectionEnd, "end");
+  area.dispatchEvent(new Event("input", { bubbles: true }));
+});

@@ -183,7 +183,7 @@ def test_preview_escapes_sample_text(client, project, bob):
 def test_preview_with_nothing_typed_asks_for_keywords(client, project, bob, samples):
     client.force_login(bob)
     html = _preview(client, project, kind="keyword", keywords="  ", label="HAM")
-    assert "Type keywords or a pattern" in html
+    assert "Type keywords or a pattern (or a rule, or code)" in html
 
 
 def test_highlight_merges_overlapping_spans_and_counts_code_points():
@@ -372,3 +372,45 @@ def test_toggling_another_lf_keeps_the_open_one_marked(client, project, bob, ali
     assert re.search(
         rf'<a href="{reverse("lf_edit", args=[project.pk, open_lf.pk])}" aria-current="true">', html
     )
+
+
+def test_preview_of_a_field_rule_counts_short_texts(client, project, bob, samples):
+    client.force_login(bob)
+    html = _preview(client, project, kind="field", field="text", op="word_count_lt", value="3", label="HAM")
+    assert "votes on 3 of 6 samples" in html
+    assert "great song" in html and "subscribe please" in html and "nice" in html
+
+
+def test_preview_of_a_code_lf_shows_each_samples_vote(client, project, bob, samples):
+    client.force_login(bob)
+    source = "def lf(x):\n    return 'SPAM' if 'my' in x.text else None\n"
+    html = _preview(client, project, kind="code", source=source, label="HAM")
+    assert "votes on 2 of 6 samples" in html
+    assert html.count("votes <strong>SPAM</strong>") == 2
+    broken = _preview(client, project, kind="code", source="def lf(x) return 1", label="")
+    assert "line 1" in broken and 'role="alert"' in broken
+
+
+def test_saving_a_field_rule_and_a_code_lf_from_the_editor(client, project, bob, samples):
+    client.force_login(bob)
+    url = reverse("lf_studio", args=[project.pk])
+    client.post(
+        url,
+        {
+            "name": "short",
+            "kind": "field",
+            "field": "text",
+            "op": "word_count_lt",
+            "value": "3",
+            "label": "HAM",
+        },
+    )
+    short = LabelingFunction.objects.get(project=project, name="short")
+    assert short.current.kind == "field"
+    assert short.current.config["op"] == "word_count_lt" and short.current.config["field"] == "text"
+    source = "def lf(x):\n    return 'SPAM' if 'my' in x.text else None\n"
+    client.post(url, {"name": "code", "kind": "code", "source": source, "label": "HAM"})
+    code = LabelingFunction.objects.get(project=project, name="code")
+    assert (code.current.kind, code.current.label, code.current.config) == ("code", -1, {"source": source})
+    page = client.get(reverse("lf_edit", args=[project.pk, code.pk])).content.decode()
+    assert 'value="code" checked' in page and "return &#x27;SPAM&#x27; if" in page
