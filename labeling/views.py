@@ -81,7 +81,7 @@ def _first_sample_fields(project) -> list[str]:
     return list(fields) if isinstance(fields, dict) else []
 
 
-def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None, status=200):
+def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None):
     context = _lf_list_context(request, project, lf)
     form = form or (editor.form_from_version(lf, project) if lf else editor.blank_form(project))
     query = {k: ("1" if v is True else "" if v is False else v) for k, v in form.items()}
@@ -100,7 +100,7 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "form_editable": lf is None or lf.current is None or lf.current.kind in editor.EDITOR_KINDS,
         }
     )
-    return render(request, "labeling/lf_studio.html", context, status=status)
+    return render(request, "labeling/lf_studio.html", context)
 
 
 @login_required
