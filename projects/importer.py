@@ -171,6 +171,18 @@ def decoded_lines(stream, encoding: str = "utf-8") -> Iterator[str]:
         yield pending
 
 
+def _csv_reason(exc: csv.Error) -> str:
+    """The csv module's message, in the words of someone who made the file rather than opened it in Python."""
+    text = str(exc)
+    if text.startswith("new-line character seen in unquoted field"):
+        return (
+            "a carriage return (\\r) outside quotes; quote the field, or save the file with \\n line endings"
+        )
+    if text == "unexpected end of data":
+        return "a quoted field is not closed before the end of the file"
+    return text
+
+
 def _records_csv(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[int, dict]]:
     counter = _LineCounter(lines)
     reader = csv.reader(counter, strict=True)
@@ -183,7 +195,11 @@ def _records_csv(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[int,
         except csv.Error as exc:
             line = counter.count
             raise ImportFailed(
-                [ImportProblem(f"line {line}: the header cannot be read as CSV ({exc})", line=line)]
+                [
+                    ImportProblem(
+                        f"line {line}: the header cannot be read as CSV ({_csv_reason(exc)})", line=line
+                    )
+                ]
             ) from None
     header_line = counter.count
     header = [h.strip() for h in header]
@@ -221,7 +237,11 @@ def _records_csv(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[int,
             return
         except csv.Error as exc:
             raise ImportFailed(
-                [ImportProblem(f"line {start}: this row cannot be read as CSV ({exc})", line=start)]
+                [
+                    ImportProblem(
+                        f"line {start}: this row cannot be read as CSV ({_csv_reason(exc)})", line=start
+                    )
+                ]
             ) from None
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # a blank line

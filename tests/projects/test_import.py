@@ -328,7 +328,9 @@ def test_a_ragged_row_after_a_multiline_field_names_its_first_line(ham_spam, use
 def test_an_unclosed_quote_is_a_csv_error(ham_spam, user):
     problem = failed(ham_spam, user, 'text\nok\n"never closed\n')
     assert problem["line"] == 3
-    assert problem["message"].startswith("line 3: this row cannot be read as CSV")
+    assert problem["message"] == (
+        "line 3: this row cannot be read as CSV (a quoted field is not closed before the end of the file)"
+    )
 
 
 def test_invalid_json_names_its_line(ham_spam, user):
@@ -445,3 +447,9 @@ def test_a_label_field_no_jsonl_record_has_is_refused(ham_spam, user):
         ham_spam, user, jsonl({"text": "a", "label": "SPAM"}), name="p.jsonl", label_field="lable"
     )
     assert problem == {"message": "no record has the field 'lable'", "field": "lable"}
+
+
+def test_a_carriage_return_outside_quotes_is_explained(ham_spam, user):
+    problem = failed(ham_spam, user, "text\nfine\nold\rmac\n")
+    assert problem["line"] == 3
+    assert "a carriage return (\\r) outside quotes" in problem["message"]
