@@ -15,9 +15,9 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects.api import Pages, paginated
+from projects.api import Pages, paginated, valid_input
 from projects.models import Project
-from projects.permissions import check, project_for
+from projects.permissions import check, project_for, role_of
 from projects.services import ServiceError
 
 from . import export, services
@@ -33,16 +33,10 @@ from .serializers import (
 )
 
 
-def _valid(serializer_class, data, partial: bool = False) -> dict:
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _live_lf(user, pk: int, action: str) -> LabelingFunction:
     lf = LabelingFunction.objects.live().select_related("project", "current").filter(pk=pk).first()
-    if lf is None:
-        raise Http404("No such labeling function.")
+    if lf is None or role_of(user, lf.project) is None:
+        raise Http404("No such labeling function.")  # the same answer whether it exists or not
     check(user, action, lf.project)
     return lf
 
@@ -66,7 +60,7 @@ class LFListApi(APIView):
     )
     def post(self, request, pk: int):
         project = project_for(request.user, pk, "edit_lfs")
-        data = _valid(LFInput, request.data)
+        data = valid_input(LFInput, request.data)
         lf = services.create_lf(project=project, user=request.user, **data)
         return Response(LFOutput(_lf_list(project).get(pk=lf.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -84,7 +78,7 @@ class LFDetailApi(APIView):
     )
     def patch(self, request, pk: int):
         lf = _live_lf(request.user, pk, "edit_lfs")
-        data = _valid(LFUpdateInput, request.data)
+        data = valid_input(LFUpdateInput, request.data)
         services.update_lf(lf=lf, user=request.user, **data)
         return Response(LFOutput(_lf_list(lf.project).get(pk=lf.pk)).data)
 
@@ -103,7 +97,7 @@ class LFPreviewApi(APIView):
     )
     def post(self, request, pk: int):
         project = project_for(request.user, pk, "edit_lfs")
-        data = _valid(PreviewInput, request.data)
+        data = valid_input(PreviewInput, request.data)
         exclude = None
         if data.get("lf") is not None:
             exclude = _lf_list(project).filter(pk=data["lf"]).first()
@@ -157,8 +151,8 @@ class RunDetailApi(APIView):
             .filter(pk=pk)
             .first()
         )
-        if run is None:
-            raise Http404("No such run.")
+        if run is None or role_of(request.user, run.project) is None:
+            raise Http404("No such run.")  # the same answer whether it exists or not
         check(request.user, "view_dashboard", run.project)
         return Response(RunOutput(run).data)
 

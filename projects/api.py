@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from . import services
 from .models import Annotation, ImportJob, Project, Sample, Split
-from .permissions import check, project_for
+from .permissions import check, project_for, role_of
 from .serializers import (
     AnnotationInput,
     AnnotationOutput,
@@ -52,7 +52,7 @@ class ProjectListApi(APIView):
         request=ProjectInput, responses={201: ProjectOutput}, summary="Create a project; I become its admin"
     )
     def post(self, request):
-        data = _valid(ProjectInput, request.data)
+        data = valid_input(ProjectInput, request.data)
         project = services.create_project(user=request.user, **data)
         return Response(
             ProjectOutput(project, context={"request": request}).data, status=status.HTTP_201_CREATED
@@ -68,7 +68,7 @@ class ProjectDetailApi(APIView):
     @extend_schema(request=ProjectUpdateInput, responses=ProjectOutput, summary="Change a project (admins)")
     def patch(self, request, pk: int):
         project = project_for(request.user, pk, "manage_project")
-        data = _valid(ProjectUpdateInput, request.data)
+        data = valid_input(ProjectUpdateInput, request.data)
         project = services.update_project(project=project, **data)
         return Response(ProjectOutput(project, context={"request": request}).data)
 
@@ -90,7 +90,7 @@ class ImportListApi(APIView):
         project = project_for(request.user, pk, "import")
         if not request.FILES.get("file"):
             raise ServiceError("choose a file to upload (the multipart field 'file')", "file")
-        data = _valid(ImportInput, request.data)
+        data = valid_input(ImportInput, request.data)
         upload = data.pop("file")
         job = services.start_import(project=project, user=request.user, upload=upload, options=data)
         return Response(ImportJobOutput(job).data, status=status.HTTP_201_CREATED)
@@ -100,8 +100,8 @@ class ImportDetailApi(APIView):
     @extend_schema(responses=ImportJobOutput, summary="An import's status, progress, counts and errors")
     def get(self, request, pk: int):
         job = ImportJob.objects.select_related("project").filter(pk=pk).first()
-        if job is None:
-            raise Http404("No such import.")
+        if job is None or role_of(request.user, job.project) is None:
+            raise Http404("No such import.")  # the same answer whether it exists or not
         check(request.user, "import", job.project)
         return Response(ImportJobOutput(job).data)
 
@@ -153,14 +153,14 @@ class AnnotationListApi(APIView):
     )
     def post(self, request, pk: int):
         project = project_for(request.user, pk, "label")
-        data = _valid(AnnotationInput, request.data)
+        data = valid_input(AnnotationInput, request.data)
         sample = _sample_in(project, data["sample"])
         label = _label_index(project, data["label"])
         annotation = services.annotate(project=project, sample=sample, user=request.user, label=label)
         return Response(AnnotationOutput(annotation).data, status=status.HTTP_201_CREATED)
 
 
-def _valid(serializer_class, data) -> dict:
+def valid_input(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -160,6 +160,7 @@ def test_outsider_gets_404_for_an_lf(project, bob, eve):
     for method in ("get", "patch", "delete"):
         response = getattr(client, method)(f"/api/lfs/{lf['id']}/", {}, format="json")
         assert response.status_code == 404, method
+        assert response.json() == {"message": "No such labeling function."}
     assert LabelingFunction.objects.live().count() == 1
 
 

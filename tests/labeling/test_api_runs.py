@@ -122,6 +122,8 @@ def test_annotators_cannot_see_runs(two_lfs, charlie):
 
 def test_outsider_gets_404_for_a_run(two_lfs, eve):
     run = apply_and_refit(two_lfs)
-    response = token_client(eve).get(f"/api/runs/{run.pk}/")
+    client = token_client(eve)
+    response = client.get(f"/api/runs/{run.pk}/")
     assert response.status_code == 404
-    assert response.json() == {"message": "No such project."}
+    # The same answer as for a run that does not exist: an outsider cannot probe ids.
+    assert response.json() == client.get(f"/api/runs/{run.pk + 1000}/").json() == {"message": "No such run."}

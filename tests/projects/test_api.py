@@ -227,7 +227,12 @@ def test_annotators_and_viewers_cannot_import(project, persona, request):
 
 def test_import_status_is_404_for_an_outsider_and_403_for_a_viewer(project, bob, dana, eve):
     job = ImportJob.objects.create(project=project, created_by=bob, filename="x.csv", options={})
-    assert token_client(eve).get(f"/api/imports/{job.pk}/").status_code == 404
+    outsider = token_client(eve)
+    assert (
+        outsider.get(f"/api/imports/{job.pk}/").json()
+        == outsider.get(f"/api/imports/{job.pk + 1000}/").json()
+    )
+    assert outsider.get(f"/api/imports/{job.pk}/").status_code == 404
     assert token_client(dana).get(f"/api/imports/{job.pk}/").status_code == 403
     body = token_client(bob).get(f"/api/imports/{job.pk}/").json()
     assert (body["status"], body["processed"], body["total"], body["errors"]) == ("queued", 0, None, [])
