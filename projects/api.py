@@ -6,6 +6,7 @@ or read, and answers with an output serializer.
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
-from .models import Annotation, ImportJob, Project, Sample, Split
+from .models import Annotation, ImportJob, Membership, Project, Sample, Split
 from .permissions import check, project_for, role_of
 from .serializers import (
     AnnotationInput,
@@ -45,7 +46,11 @@ def paginated(view: APIView, queryset, serializer_class, **context) -> Response:
 class ProjectListApi(APIView):
     @extend_schema(responses=ProjectOutput(many=True), summary="My projects, with my role in each")
     def get(self, request):
-        projects = Project.objects.for_user(request.user).order_by("-created_at")
+        # The caller's role comes with each project in the one query (the list shows it on every row).
+        role = Membership.objects.filter(project=OuterRef("pk"), user=request.user).values("role")[:1]
+        projects = (
+            Project.objects.for_user(request.user).annotate(my_role=Subquery(role)).order_by("-created_at")
+        )
         return Response(ProjectOutput(projects, many=True, context={"request": request}).data)
 
     @extend_schema(

@@ -42,6 +42,8 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = ["id", "name", "description", "instructions", "labels", "role", "created_at", "updated_at"]
 
     def get_role(self, project: Project) -> str | None:
+        if hasattr(project, "my_role"):
+            return project.my_role
         return role_of(self.context["request"].user, project)
 
 

@@ -55,6 +55,16 @@ def test_project_list_shows_only_my_projects_with_my_role(project, bob, eve):
     assert [(p["name"], p["role"]) for p in body] == [("Spam", "developer")]
 
 
+def test_the_project_list_costs_the_same_queries_however_many_projects(bob):
+    client = token_client(bob)
+    make_project(bob, name="first")
+    few = queries_for(client, "/api/projects/")
+    for i in range(5):
+        make_project(bob, name=f"more {i}")
+    assert len(client.get("/api/projects/").json()) == 6
+    assert queries_for(client, "/api/projects/") == few
+
+
 def test_creating_a_project_makes_me_its_admin(eve):
     client = token_client(eve)
     response = client.post(
