@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import numpy as np
 
 
 def datasets_dir() -> Path:
-    """shared/datasets next to the repository folder (the clone may live anywhere)."""
+    """shared/datasets next to the repository folder (the clone may live anywhere), or CHORUS_SHARED_DIR's."""
+    if os.environ.get("CHORUS_SHARED_DIR"):
+        return Path(os.environ["CHORUS_SHARED_DIR"]) / "datasets"
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "shared" / "datasets"
