@@ -154,16 +154,8 @@ def assert_lf_stats_match(run, expected: dict[str, dict]):
         assert s["learned_accuracy"] is None or 0.0 <= s["learned_accuracy"] <= 1.0
 
 
-def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
-    folder = datasets / "youtube_spam_collection"
-    records = read_records(folder)
-    n = len(records)
-    client = token_client(make_user("scientist"))
-
-    # A project, and the five files uploaded at once: the worker imports them side by side.
-    created = client.post("/api/projects/", {"name": "YouTube spam", "labels": LABELS}, format="json")
-    assert created.status_code == 201
-    project_id = created.json()["id"]
+def import_all(client, project_id, folder: Path, n: int) -> None:
+    """Upload the five files at once (the worker imports them side by side) and wait for every job."""
     jobs = []
     for path in sorted(folder.glob("*.csv")):
         upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
@@ -188,13 +180,42 @@ def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
         assert job["imported"] == job["labels_imported"] == job["total"]
     assert sum(get(client, f"/api/imports/{j}/")["imported"] for j in jobs) == n
 
-    # Every CSV record is a sample (same text, fields and gold), rows dense 0..n-1; splits come from Chorus.
+
+def all_samples(client, project_id) -> list[dict]:
     samples, url = [], f"/api/projects/{project_id}/samples/?limit=1000"
     while url:
         page = get(client, url)
         samples += page["results"]
         url = page["next"]
-    assert page["count"] == n and sorted(s["row"] for s in samples) == list(range(n))
+    return samples
+
+
+def assert_split_metrics_match(metrics: dict, expected: dict, split: str) -> None:
+    assert (metrics["n_gold"], metrics["n_covered"]) == (expected["n_gold"], expected["n_covered"]), split
+    for field in ("coverage", "accuracy", "accuracy_covered", "f1_macro"):
+        assert metrics[field] == pytest.approx(expected[field], rel=1e-12), (split, field)
+    assert metrics["confusion_matrix"] == expected["confusion_matrix"], split
+    for c in LABELS:
+        for field in ("precision", "recall", "f1"):
+            assert metrics["per_class"][c][field] == pytest.approx(expected["per_class"][c][field], rel=1e-12)
+        assert metrics["per_class"][c]["support"] == expected["per_class"][c]["support"]
+
+
+def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
+    folder = datasets / "youtube_spam_collection"
+    records = read_records(folder)
+    n = len(records)
+    client = token_client(make_user("scientist"))
+
+    # A project, and the five files uploaded at once: the worker imports them side by side.
+    created = client.post("/api/projects/", {"name": "YouTube spam", "labels": LABELS}, format="json")
+    assert created.status_code == 201
+    project_id = created.json()["id"]
+    import_all(client, project_id, folder, n)
+
+    # Every CSV record is a sample (same text, fields and gold), rows dense 0..n-1; splits come from Chorus.
+    samples = all_samples(client, project_id)
+    assert len(samples) == n and sorted(s["row"] for s in samples) == list(range(n))
     from_api = Counter(
         record_key(
             s["fields"]["COMMENT_ID"], s["fields"]["AUTHOR"], s["fields"]["DATE"], s["text"], s["gold"]
@@ -241,7 +262,7 @@ def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
         ]
         for s in samples
     ]
-    row_gold = [s["gold"] for s in samples]
+    row_gold = [s["gold"] for s in samples]  # the API's gold, already checked equal to the CSV's
 
     assert run["status"] == "done" and run["n_samples"] == n
     assert_lf_stats_match(run, snorkel_lf_analysis(votes, gold, all_names))
@@ -290,22 +311,11 @@ def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
         assert exported_pred == independent_pred
     for split in ("dev", "test"):
         rows = [i for i, s in enumerate(split_of_row) if s == split]
-        metrics = run["metrics"][split]
-        from_export = split_scores([exported_pred[i] for i in rows], [row_gold[i] for i in rows])
-        expected = from_export
-        if chosen == "majority_vote":
-            expected = split_scores([majority_vote(row_votes[i]) for i in rows], [row_gold[i] for i in rows])
-            assert expected == from_export
-        assert (metrics["n_gold"], metrics["n_covered"]) == (expected["n_gold"], expected["n_covered"]), split
-        for field in ("coverage", "accuracy", "accuracy_covered", "f1_macro"):
-            assert metrics[field] == pytest.approx(expected[field], rel=1e-12), (split, field)
-        assert metrics["confusion_matrix"] == expected["confusion_matrix"], split
-        for c in LABELS:
-            for field in ("precision", "recall", "f1"):
-                assert metrics["per_class"][c][field] == pytest.approx(
-                    expected["per_class"][c][field], rel=1e-12
-                )
-            assert metrics["per_class"][c]["support"] == expected["per_class"][c]["support"]
+        gold_here = [row_gold[i] for i in rows]
+        # Any model: the run's scores must follow from its stored predictions (for majority vote, checked
+        # above to be the independent ones) and the gold labels.
+        expected = split_scores([exported_pred[i] for i in rows], gold_here)
+        assert_split_metrics_match(run["metrics"][split], expected, split)
 
     # The six regexes alone: deactivating the keyword LF refits on them, with the issue's coverage.
     patched = client.patch(f"/api/lfs/{keyword.json()['id']}/", {"active": False}, format="json")
