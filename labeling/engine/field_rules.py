@@ -36,6 +36,14 @@ OPS = (
 )
 KEYS = frozenset({"field", "op", "value", "low", "high", "values", "case_sensitive"})
 MAX_VALUES = 10_000
+WORD_COUNT_PIECE = 1 << 16  # texts per numpy pass: bounds the temporary arrays to a few tens of MB
+# Whitespace as str.split() sees it: ASCII 9-13 and 28-32 (see _spaces), and these, found in the UTF-8:
+# U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000
+_WIDE = [chr(c).encode() for c in (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F,
+                                   0x205F, 0x3000)]  # fmt: skip
+WIDE_SPACES_2 = np.array([int.from_bytes(b, "big") for b in _WIDE if len(b) == 2], dtype=np.int32)
+WIDE_SPACES_3 = np.array([int.from_bytes(b, "big") for b in _WIDE if len(b) == 3], dtype=np.int32)
+WIDE_SPACE_LEAD_BYTES = np.array(sorted({b[0] for b in _WIDE}), dtype=np.uint8)
 # What counts as a number inside a text field: optional sign, digits with an optional fraction, exponent.
 NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
@@ -184,12 +192,63 @@ def _texts(array):
     return pc.cast(array, pa.large_string())
 
 
+def _spaces(data: np.ndarray) -> np.ndarray:
+    """Which bytes belong to a whitespace character (so words are what str.split() finds)."""
+    # Comparisons rather than a 256-entry table lookup: they vectorize, the lookup costs ~3x as much.
+    space = data == 32
+    space |= (data - np.uint8(9)) <= 4  # \t \n \v \f \r (the subtraction wraps below 9)
+    space |= (data - np.uint8(28)) <= 3  # \x1c-\x1f
+    if not (data >= 0xC2).any():
+        return space
+    leads = np.flatnonzero(np.isin(data, WIDE_SPACE_LEAD_BYTES))
+    if leads.size:
+        last = data.size - 1
+        b0, b1, b2 = (data[np.minimum(leads + k, last)].astype(np.int32) for k in range(3))
+        two = np.isin((b0 << 8) | b1, WIDE_SPACES_2) & (leads + 1 <= last)
+        three = np.isin((b0 << 16) | (b1 << 8) | b2, WIDE_SPACES_3) & (leads + 2 <= last)
+        for k in range(3):
+            space[leads[three] + k] = True
+            if k < 2:
+                space[leads[two] + k] = True
+    return space
+
+
+def _word_counts(text) -> pa.ChunkedArray:
+    """Words (runs of non-whitespace) per text, null where missing, counted on the UTF-8 bytes with numpy.
+
+    A regex count (RE2, \\S+) costs ~20x more; splitting into lists ~2x and allocates every word.
+    """
+    counts = []
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        for first in range(0, len(chunk), WORD_COUNT_PIECE):
+            piece = chunk.slice(first, WORD_COUNT_PIECE)
+            _, offsets_buffer, data_buffer = piece.buffers()
+            offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
+                piece.offset : piece.offset + len(piece) + 1
+            ]
+            low, high = int(offsets[0]), int(offsets[-1])
+            words = np.zeros(len(piece), dtype=np.int64)
+            if high > low:
+                space = _spaces(np.frombuffer(data_buffer, dtype=np.uint8)[low:high])
+                starts = ~space  # a word starts at a non-space byte after a space, or at a text's first byte
+                starts[1:] &= space[:-1]
+                bounds = (offsets - low).astype(np.int64)
+                filled = bounds[1:] > bounds[:-1]
+                firsts = bounds[:-1][filled]
+                starts[firsts] = ~space[firsts]
+                # Empty texts own no bytes, so consecutive first bytes delimit each filled text's bytes.
+                words[filled] = np.add.reduceat(starts.view(np.uint8), firsts, dtype=np.int32)
+            counts.append(pa.array(words, mask=pc.is_null(piece).to_numpy(zero_copy_only=False)))
+    return pa.chunked_array(counts, type=pa.int64())
+
+
 def _measured(rule: FieldRule, array):
     if rule.measure == "value":
         return _numbers(array)
     text = _texts(array)
     if rule.measure == "words":
-        return pc.count_substring_regex(text, r"\S+")
+        return _word_counts(text)
     return pc.utf8_length(text)
 
 

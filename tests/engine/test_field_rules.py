@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labeling.engine.field_rules import (
     FieldRuleError,
@@ -225,3 +227,25 @@ def test_parsed_rules_keep_their_op_and_read_in_plain_words():
         parse_field_config({"field": "c", "op": "in", "values": ["US", "CA"], "case_sensitive": False})
     ) == ("c is one of 'US', 'CA' (any case)")
     assert describe(parse_field_config({"field": "comment", "op": "empty"})) == "comment is empty"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(alphabet=" \t\n\x1f\xa0\u2003\u3000aé日-", max_size=12)), max_size=30
+    )
+)
+def test_word_counts_are_what_str_split_finds(texts):
+    rule = parse_field_config({"field": "text", "op": "word_count_between", "low": 0, "high": 1000})
+    counts = [None if t is None else len(t.split()) for t in texts]
+    for threshold in (1, 2, 3):
+        lt = parse_field_config({"field": "text", "op": "word_count_lt", "value": threshold})
+        expected = [c is not None and c < threshold for c in counts]
+        assert field_rule_mask(lt, texts).tolist() == expected
+        assert field_rule_mask(lt, pa.array(texts, type=pa.large_string())).tolist() == expected
+    if len(texts) > 2:  # a slice and several chunks read their own part of the shared buffers
+        sliced = pa.array(texts).slice(1, len(texts) - 2)
+        expected = [c is not None for c in counts[1:-1]]
+        assert field_rule_mask(rule, sliced).tolist() == expected
+        chunked = pa.chunked_array([pa.array(texts[:2], pa.string()), pa.array(texts[2:], pa.string())])
+        assert field_rule_mask(rule, chunked).tolist() == [c is not None for c in counts]
