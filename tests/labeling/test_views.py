@@ -414,3 +414,13 @@ def test_saving_a_field_rule_and_a_code_lf_from_the_editor(client, project, bob,
     assert (code.current.kind, code.current.label, code.current.config) == ("code", -1, {"source": source})
     page = client.get(reverse("lf_edit", args=[project.pk, code.pk])).content.decode()
     assert 'value="code" checked' in page and "return &#x27;SPAM&#x27; if" in page
+
+
+def test_run_status_shows_how_far_an_lf_application_is(client, project, bob, alice, samples):
+    lf = _lf(project, alice)
+    LFVersion.objects.filter(pk=lf.current_id).update(status="running", n_rows=6, processed=3)
+    client.force_login(bob)
+    html = client.get(reverse("run_status", args=[project.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "Applying “song” (version 1): 3 of 6 samples" in html
+    assert '<progress value="3" max="6">' in html
+    assert 'hx-trigger="every 1s"' in html
