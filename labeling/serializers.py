@@ -16,25 +16,36 @@ class LFConfigField(serializers.JSONField):
     """{"keywords": [...], "whole_word": bool, "case_sensitive": bool} for keyword LFs, {"pattern": "..."} for regex."""
 
 
+KIND_HELP = "keyword, regex, field, code, predictions or service"
+LABEL_HELP = (
+    "The class name the LF votes for; required for keyword, regex and field LFs, "
+    "left out (null) for kinds that vote any class (code, predictions, service)."
+)
+
+
 class LFInput(serializers.Serializer):
     name = serializers.CharField(allow_blank=True)
-    kind = serializers.CharField(help_text="keyword or regex")
-    label = serializers.CharField(help_text="The class name the LF votes for.")
+    kind = serializers.CharField(help_text=KIND_HELP)
+    label = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, default=None, help_text=LABEL_HELP
+    )
     config = LFConfigField()
     active = serializers.BooleanField(required=False, default=True)
 
 
 class LFUpdateInput(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True)
-    kind = serializers.CharField(required=False)
-    label = serializers.CharField(required=False)
+    kind = serializers.CharField(required=False, help_text=KIND_HELP)
+    label = serializers.CharField(required=False, allow_null=True, allow_blank=True, help_text=LABEL_HELP)
     config = LFConfigField(required=False)
     active = serializers.BooleanField(required=False)
 
 
 class PreviewInput(serializers.Serializer):
-    kind = serializers.CharField(help_text="keyword or regex")
-    label = serializers.CharField(help_text="The class name the LF would vote for.")
+    kind = serializers.CharField(help_text=KIND_HELP)
+    label = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, default=None, help_text=LABEL_HELP
+    )
     config = LFConfigField()
     lf = serializers.IntegerField(
         required=False, allow_null=True, help_text="The LF being edited, left out when counting conflicts."
@@ -59,7 +70,9 @@ class LFVersionOutput(serializers.ModelSerializer):
 
 class LFOutput(serializers.ModelSerializer):
     kind = serializers.CharField(source="current.kind", read_only=True)
-    label = serializers.SerializerMethodField(help_text="The class name the LF votes for.")
+    label = serializers.SerializerMethodField(
+        help_text="The class name the LF votes for; null for kinds that vote any class."
+    )
     config = serializers.JSONField(source="current.config", read_only=True)
     version = LFVersionOutput(source="current", read_only=True, help_text="The current version.")
 
@@ -76,11 +89,14 @@ class PreviewExampleOutput(serializers.Serializer):
     id = serializers.CharField(help_text="The sample's external id.")
     text = serializers.CharField()
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    vote = serializers.CharField(allow_null=True, help_text="The class the LF votes on this sample.")
     gold = serializers.CharField(allow_null=True)
 
 
 class PreviewOutput(serializers.Serializer):
-    n = serializers.IntegerField(help_text="Samples in the project.")
+    n = serializers.IntegerField(help_text="Samples the preview ran on.")
+    total = serializers.IntegerField(help_text="Samples in the project.")
+    sampled = serializers.BooleanField(help_text="True when the preview ran on a seeded sample (code LFs).")
     hits = serializers.IntegerField(help_text="Samples the LF votes on.")
     coverage = serializers.FloatField()
     correct = serializers.IntegerField()
@@ -92,7 +108,7 @@ class PreviewOutput(serializers.Serializer):
         help_text="Share of samples where another active LF votes differently."
     )
     conflict_count = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField(allow_null=True)
     examples = PreviewExampleOutput(many=True)
 
 

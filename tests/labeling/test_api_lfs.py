@@ -267,3 +267,34 @@ def test_viewers_cannot_use_the_preview(project, dana):
         f"{lfs_url(project)}preview/", {k: REGEX[k] for k in ("kind", "label", "config")}, format="json"
     )
     assert response.status_code == 403
+
+
+# --- kinds that vote any class -----------------------------------------------------------------------------------
+
+CODE = "def lf(x):\n    return 1 if 'my' in x.text.lower() else None\n"
+
+
+def test_a_code_lf_is_written_without_a_label(project, bob):
+    response = create(
+        token_client(bob), project, {"name": "code", "kind": "code", "config": {"source": CODE}}
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["kind"], body["label"], body["config"]) == ("code", None, {"source": CODE})
+
+
+def test_a_regex_lf_without_a_label_is_refused(project, bob):
+    response = create(token_client(bob), project, {k: REGEX[k] for k in ("name", "kind", "config")})
+    assert response.status_code == 400
+    assert response.json()["field"] == "label"
+    assert not LabelingFunction.objects.exists()
+
+
+def test_the_preview_of_a_code_lf_shows_each_examples_vote(project, bob, texts):
+    response = token_client(bob).post(
+        f"{lfs_url(project)}preview/", {"kind": "code", "config": {"source": CODE}}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["hits"], body["total"], body["sampled"], body["label"]) == (2, 4, False, None)
+    assert {e["vote"] for e in body["examples"]} == {"SPAM"}
