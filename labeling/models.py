@@ -114,6 +114,9 @@ class LabelModelRun(models.Model):
     metrics = models.JSONField(default=dict)
     lf_stats = models.JSONField(default=list)
     conflict_rows = models.JSONField(default=list)
+    # For those rows, what the dashboard lists without reading whole vote arrays: "votes" (one list per row,
+    # in lf_versions order, -1 abstain) and "predicted" (the label model's class, -1 uninformative).
+    conflict_detail = models.JSONField(default=dict)
     probabilities = models.BinaryField(null=True, blank=True)
     predictions = models.BinaryField(null=True, blank=True)
 

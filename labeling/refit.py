@@ -172,6 +172,7 @@ def _compute(run: LabelModelRun, versions) -> None:
         "skipped_lfs": [{"name": v.lf.name, "status": v.status, "message": v.message} for v in skipped],
     }
     info = model.describe() if hasattr(model, "describe") else {"name": type(model).__name__}
+    conflict_rows = np.flatnonzero(conflicted)[:CONFLICT_ROWS]
     with transaction.atomic():
         LabelModelRun.objects.filter(pk=run.pk).update(
             status=JobStatus.DONE,
@@ -184,7 +185,8 @@ def _compute(run: LabelModelRun, versions) -> None:
             summary=summary,
             metrics=_split_metrics(pred, split, gold, labels),
             lf_stats=lf_stats,
-            conflict_rows=[int(r) for r in np.flatnonzero(conflicted)[:CONFLICT_ROWS]],
+            conflict_rows=[int(r) for r in conflict_rows],
+            conflict_detail={"votes": L[conflict_rows].tolist(), "predicted": pred[conflict_rows].tolist()},
             probabilities=pack(proba),
             predictions=pack(pred.astype(np.int16)),
         )
