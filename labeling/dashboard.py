@@ -57,7 +57,11 @@ def _split_rows(metrics: dict, labels: list[str]) -> list[dict]:
 
 
 def dashboard_context(project, *, after="", lf_filter="") -> dict:
-    run = LabelModelRun.objects.filter(project=project, status=JobStatus.DONE).defer("probabilities").first()
+    run = (
+        LabelModelRun.objects.filter(project=project, status=JobStatus.DONE)
+        .defer("probabilities", "predictions")
+        .first()
+    )
     context = {"project": project, "run": run}
     if run is None:
         return context
@@ -89,74 +93,85 @@ def dashboard_context(project, *, after="", lf_filter="") -> dict:
     return context
 
 
+def _conflict_matrix(run: LabelModelRun) -> tuple[np.ndarray, np.ndarray]:
+    """Votes (rows x LFs, lf_stats order) and predictions of the run's conflict rows.
+
+    Runs store them (conflict_detail); for a run made before that, they are read from the vote arrays.
+    """
+    rows = np.asarray(run.conflict_rows or [], dtype=np.int64)
+    m = len(run.lf_stats or [])
+    detail = run.conflict_detail or {}
+    votes, predicted = detail.get("votes"), detail.get("predicted")
+    if votes is not None and predicted is not None and len(votes) == len(rows):
+        matrix = np.asarray(votes, dtype=np.int64).reshape(len(rows), m)
+        return matrix, np.asarray(predicted, dtype=np.int64)
+    arrays = {
+        v.pk: v.vote_array() for v in LFVersion.objects.filter(pk__in=run.lf_versions).only("id", "votes")
+    }
+    matrix = np.full((len(rows), m), -1, dtype=np.int64)
+    for j, s in enumerate(run.lf_stats or []):
+        col = arrays.get(s["version"])
+        if col is not None:
+            inside = rows < len(col)
+            matrix[inside, j] = col[rows[inside]]
+    stored = unpack(LabelModelRun.objects.filter(pk=run.pk).values_list("predictions", flat=True).first())
+    predicted = np.full(len(rows), -1, dtype=np.int64)
+    if stored is not None:
+        inside = rows < len(stored)
+        predicted[inside] = stored[rows[inside]]
+    return matrix, predicted
+
+
 def conflicts_page(project, run: LabelModelRun, after="", lf_filter="", per_page=CONFLICTS_PER_PAGE) -> dict:
     """One keyset page of the run's conflicting samples, each with the votes of every LF that voted."""
     per_page = max(1, min(per_page, MAX_CONFLICTS_PER_PAGE))
     rows = np.asarray(run.conflict_rows or [], dtype=np.int64)
     stats = run.lf_stats or []
-    versions = {
-        v.pk: v
-        for v in LFVersion.objects.filter(pk__in=run.lf_versions).only(
-            "id", "votes", "label", "number", "lf_id"
-        )
-    }
-    columns = []
-    for s in stats:
-        v = versions.get(s["version"])
-        columns.append(v.vote_array() if v is not None else None)
+    votes, predicted = _conflict_matrix(run)
+    keep = np.ones(len(rows), dtype=bool)
     lf_id = _int_or_none(lf_filter)
     chosen = next((j for j, s in enumerate(stats) if s["lf"] == lf_id), None)
-    if chosen is not None and columns[chosen] is not None:
-        col = columns[chosen]
-        rows = rows[(rows < len(col))]
-        rows = rows[col[rows] != -1]
-    total = int(rows.size)
+    if chosen is not None:
+        keep &= votes[:, chosen] != -1
+    total = int(keep.sum())
     start = _int_or_none(after)
     if start is not None:
-        rows = rows[rows > start]
-    page = rows[: per_page + 1]
-    has_more = page.size > per_page
-    page = page[:per_page]
+        keep &= rows > start
+    positions = np.flatnonzero(keep)[: per_page + 1]
+    has_more = positions.size > per_page
+    positions = positions[:per_page]
+    page_rows = [int(rows[i]) for i in positions]
     samples = {
         s.row: s
-        for s in Sample.objects.filter(project=project, row__in=[int(r) for r in page]).only(
+        for s in Sample.objects.filter(project=project, row__in=page_rows).only(
             "id", "row", "external_id", "text", "split", "gold_label"
         )
     }
-    predictions = unpack(
-        LabelModelRun.objects.filter(pk=run.pk).values_list("predictions", flat=True).first()
-    )
-    labels = project.labels
     items = []
-    for r in page:
-        r = int(r)
+    for i, r in zip(positions, page_rows, strict=True):
         sample = samples.get(r)
         if sample is None:
             continue
-        votes = []
-        for j, s in enumerate(stats):
-            col = columns[j]
-            if col is None or r >= len(col) or col[r] < 0:
-                continue
-            votes.append({"name": s["name"], "lf": s["lf"], "label": project.label_name(int(col[r]))})
-        predicted = None
-        if predictions is not None and r < len(predictions) and predictions[r] >= 0:
-            predicted = labels[int(predictions[r])]
+        row_votes = [
+            {"name": s["name"], "lf": s["lf"], "label": project.label_name(int(votes[i, j]))}
+            for j, s in enumerate(stats)
+            if votes[i, j] >= 0
+        ]
         items.append(
             {
                 "sample": sample,
                 "gold": project.label_name(sample.gold_label),
-                "predicted": predicted,
-                "votes": votes,
-                "labels_voted": sorted({v["label"] for v in votes}),
+                "predicted": project.label_name(int(predicted[i])),
+                "votes": row_votes,
+                "labels_voted": sorted({v["label"] for v in row_votes}),
             }
         )
     return {
         "items": items,
         "total": total,
-        "stored": len(run.conflict_rows or []),
+        "stored": len(rows),
         "all_conflicted": (run.summary or {}).get("conflicted"),
-        "next_after": int(page[-1]) if has_more and page.size else None,
+        "next_after": page_rows[-1] if has_more and page_rows else None,
         "first_page": start is not None,
         "lf": stats[chosen] if chosen is not None else None,
         "per_page": per_page,

@@ -307,7 +307,7 @@ def dashboard(request, pk):
     if request.htmx and request.htmx.target == "conflicts":
         run = (
             LabelModelRun.objects.filter(project=project, status=JobStatus.DONE)
-            .defer("probabilities")
+            .defer("probabilities", "predictions")
             .first()
         )
         if run is None:

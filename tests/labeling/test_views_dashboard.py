@@ -120,6 +120,19 @@ def test_conflicting_samples_show_which_lf_voted_what(client, project, dana, run
         assert votes == [("my", "SPAM"), ("check", "HAM")]
         assert TEXTS[row] in item
     assert 'id="conflict-row-1"' not in html
+    assert run.conflict_detail["votes"] == [[1, -1, 0], [1, -1, 0]]
+
+
+def test_conflicts_of_a_run_without_stored_detail_come_from_the_vote_arrays(client, project, dana, run):
+    stored = run.conflict_detail
+    type(run).objects.filter(pk=run.pk).update(conflict_detail={})
+    client.force_login(dana)
+    html = _page(client, project)
+    item = re.search(r'<li class="conflict" id="conflict-row-5">(.*?)</li>', html, re.S).group(1)
+    votes = re.findall(r'<span class="lf-name">([^<]+)</span> → <strong>([^<]+)</strong>', item)
+    assert votes == [("my", "SPAM"), ("check", "HAM")]
+    predicted = run.project.label_name(stored["predicted"][1]) or "no label"
+    assert f"label model: {predicted}" in item
 
 
 def test_conflicts_page_by_keyset_and_filter_by_lf(client, project, alice, dana):
@@ -166,6 +179,10 @@ def test_dashboard_queries_do_not_grow_with_the_samples(client, project, alice, 
     with CaptureQueriesContext(connection) as large:
         _page(client, project)
     assert len(large) == len(small)
+    # The conflict list comes from the run's stored detail, not from whole vote or prediction arrays.
+    assert not [
+        q["sql"] for q in large.captured_queries if '"votes"' in q["sql"] or '"predictions"' in q["sql"]
+    ]
     studio = reverse("lf_studio", args=[project.pk])
     client.force_login(alice)
     with CaptureQueriesContext(connection) as studio_queries:
