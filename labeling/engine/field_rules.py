@@ -43,6 +43,11 @@ _WIDE = [chr(c).encode() for c in (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0
                                    0x205F, 0x3000)]  # fmt: skip
 WIDE_SPACES_2 = np.array([int.from_bytes(b, "big") for b in _WIDE if len(b) == 2], dtype=np.int32)
 WIDE_SPACES_3 = np.array([int.from_bytes(b, "big") for b in _WIDE if len(b) == 3], dtype=np.int32)
+WORD_PATTERN_MAX = 50  # beyond this many words, counting them (_word_counts) is the cheaper way
+SPACE_CLASS = (
+    r"[\t\n\v\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+WORD_CLASS = "[^" + SPACE_CLASS[1:]
 WIDE_SPACE_LEAD_BYTES = np.array(sorted({b[0] for b in _WIDE}), dtype=np.uint8)
 # What counts as a number inside a text field: optional sign, digits with an optional fraction, exponent.
 NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
@@ -218,7 +223,7 @@ def _word_counts(text) -> pa.ChunkedArray:
 
     A regex count (RE2, \\S+) costs ~20x more; splitting into lists ~2x and allocates every word.
     """
-    counts = []
+    counts, text = [], _texts(text)
     for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
         offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
         for first in range(0, len(chunk), WORD_COUNT_PIECE):
@@ -241,6 +246,34 @@ def _word_counts(text) -> pa.ChunkedArray:
                 words[filled] = np.add.reduceat(starts.view(np.uint8), firsts, dtype=np.int32)
             counts.append(pa.array(words, mask=pc.is_null(piece).to_numpy(zero_copy_only=False)))
     return pa.chunked_array(counts, type=pa.int64())
+
+
+def _word_thresholds(rule: FieldRule) -> tuple[int, ...]:
+    """The k for which "at least k words" decides the rule (see _few_words)."""
+    v, low, high = (int(x) if x is not None else 0 for x in (rule.value, rule.low, rule.high))
+    return {"lt": (v,), "ge": (v,), "le": (v + 1,), "gt": (v + 1,), "eq": (v, v + 1), "ne": (v, v + 1),
+            "between": (low, high + 1)}[rule.op]  # fmt: skip
+
+
+def _at_least_words(text, k: int):
+    if k <= 0:  # every text has at least 0 words; a missing one stays missing (null)
+        return pc.greater_equal(pc.utf8_length(text), 0)
+    return pc.match_substring_regex(
+        text, f"^{SPACE_CLASS}*(?:{WORD_CLASS}+{SPACE_CLASS}+){{{k - 1}}}{WORD_CLASS}"
+    )
+
+
+def _few_words(rule: FieldRule, text):
+    """A word-count rule from "at least k words" tests: an RE2 match stops after k words instead of counting
+    them all, several times faster than counting for the small k rules use ("fewer than 5 words")."""
+    at_least = {k: _at_least_words(text, k) for k in _word_thresholds(rule)}
+    first, *rest = at_least.values()
+    if rule.op == "ge" or rule.op == "gt":
+        return first
+    if rule.op == "lt" or rule.op == "le":
+        return pc.invert(first)
+    exactly = pc.and_(first, pc.invert(rest[0]))  # at least k and not at least k + 1 (or high + 1)
+    return pc.invert(exactly) if rule.op == "ne" else exactly
 
 
 def _measured(rule: FieldRule, array):
@@ -299,6 +332,8 @@ def field_rule_mask(rule: FieldRule, column) -> np.ndarray:
             hit = pc.invert(hit)
     elif rule.op in MATCHES:
         hit = _matches(rule, array)
+    elif rule.measure == "words" and max(_word_thresholds(rule)) <= WORD_PATTERN_MAX:
+        hit = _few_words(rule, _texts(array))
     else:
         subject = _measured(rule, array)
         if rule.op == "between":
