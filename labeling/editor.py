@@ -161,3 +161,19 @@ def is_blank(form: dict) -> bool:
     if kind == LFKind.CODE:
         return not form["source"].strip()
     return not form["keywords"].replace(",", "").strip()
+
+
+def describe_field_rule(config: dict) -> str:
+    """A field rule as a sentence for readers of the studio: “text: the number of words < 4”."""
+    titles = {value: title for _, ops in FIELD_OPS for value, title in ops}
+    op = config.get("op", "")
+    words = [f"{config.get('field', '?')}: {titles.get(op, op)}"]
+    if op in ("in", "not_in"):
+        words.append(", ".join(_text(v) for v in config.get("values", [])))
+    elif op.endswith("between"):
+        words.append(f"{_text(config.get('low'))} and {_text(config.get('high'))}")
+    elif op not in ("empty", "not_empty"):
+        words.append(_text(config.get("value")))
+    if op in ("equals", "not_equals", "in", "not_in") and not config.get("case_sensitive", True):
+        words.append("(ignoring case)")
+    return " ".join(words)

@@ -92,6 +92,9 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "nav": _nav(request, project, "lf_studio"),
             "lf": lf,
             "form": form,
+            "field_rule": editor.describe_field_rule(lf.current.config)
+            if lf and lf.current and lf.current.kind == "field"
+            else "",
             "preview_query": urlencode(query),
             "error": error,
             "kinds": [(k.value, k.label) for k in editor.EDITOR_KINDS],

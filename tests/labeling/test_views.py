@@ -424,3 +424,17 @@ def test_run_status_shows_how_far_an_lf_application_is(client, project, bob, ali
     assert "Applying “song” (version 1): 3 of 6 samples" in html
     assert '<progress value="3" max="6">' in html
     assert 'hx-trigger="every 1s"' in html
+
+
+def test_viewer_reads_a_field_rule_as_a_sentence(client, project, dana, alice, samples):
+    lf = services.create_lf(
+        project=project,
+        user=alice,
+        name="short",
+        kind="field",
+        label="HAM",
+        config={"field": "text", "op": "word_count_lt", "value": 3},
+    )
+    client.force_login(dana)
+    page = client.get(reverse("lf_edit", args=[project.pk, lf.pk])).content.decode()
+    assert "text: the number of words &lt; 3" in page
