@@ -48,6 +48,8 @@ SAFE_MODULES = frozenset(
         "bisect", "html", "enum", "dataclasses", "typing", "calendar", "hashlib", "base64", "cmath", "time",
     }
 )  # fmt: skip
+# Modules the offered ones import lazily, from C, through the LF's own restricted __import__.
+COMPANIONS = {"datetime": ("_strptime",), "time": ("_strptime",)}
 FAKE_MODULES = frozenset({"snorkel", "snorkel.labeling", "snorkel.preprocess"})  # see sandbox_child.py
 MAX_SOURCE_CHARS = 100_000
 SETUP_GRACE_S = 10.0  # interpreter start-up on a loaded machine, before the first batch's deadline
@@ -279,7 +281,13 @@ class _Application:
             str(memory_mb), str(cpu_total), repr(float(cpu_s)), "1" if guard else "0",
         ]  # fmt: skip
         self.setup = _encode(
-            {"source": source, "labels": labels, "names": list(columns), "modules": list(modules)}
+            {
+                "source": source,
+                "labels": labels,
+                "names": list(columns),
+                "modules": list(modules),
+                "companions": sorted({c for m in modules for c in COMPANIONS.get(m, ())}),
+            }
         )
 
     def run(self) -> np.ndarray:

@@ -308,16 +308,17 @@ def _unavailable_in(module_name):
     return __getattr__
 
 
-def _user_builtins(allowed, fake):
+def _user_builtins(allowed, companions, fake):
     modules = sys.modules
     available = ", ".join(sorted(allowed))
+    importable = allowed | companions
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if level:
             raise ImportError("relative imports are not available in a labeling function")
         if name in fake:
             return fake[name] if fromlist else fake[name.partition(".")[0]]
-        if name in allowed:
+        if name in importable:
             return modules[name] if fromlist else modules[name.partition(".")[0]]
         raise ImportError(
             f"module {name!r} is not available in a labeling function (available: {available})", name=name
@@ -385,7 +386,8 @@ def _run(setup: dict, isolation: dict, cpu_s: float, guard: bool) -> None:
     signal.signal(signal.SIGPROF, _on_cpu_limit)
     signal.signal(signal.SIGXCPU, _on_cpu_limit)
     fake, lf_class = _fake_snorkel()
-    user_globals = {"__name__": "__lf__", "__builtins__": _user_builtins(frozenset(modules), fake)}
+    builtins_table = _user_builtins(frozenset(modules), frozenset(setup["companions"]), fake)
+    user_globals = {"__name__": "__lf__", "__builtins__": builtins_table}
     if guard:
         _install_guard()
 
@@ -436,7 +438,7 @@ def main() -> None:
     # The setup (trusted, from the parent) is read and the allowed modules loaded while the interpreter's files
     # are still readable: as `nobody` they may not be (a Python under /root, say).
     setup = _read_frame()
-    for name in setup["modules"]:
+    for name in (*setup["modules"], *setup["companions"]):
         __import__(name)
     isolation = _isolate(memory_mb, cpu_total, root=sys.argv[5])
     try:

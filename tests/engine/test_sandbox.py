@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from labeling.engine.sandbox import CodeLFError, run_code_lf, sandbox_isolation
+from labeling.engine.sandbox import SAFE_MODULES, CodeLFError, run_code_lf, sandbox_isolation
 
 LABELS = ["HAM", "SPAM"]
 RECORDS = [
@@ -168,6 +168,27 @@ def test_allowed_modules_are_a_setting():
     assert votes.tolist() == [len(f'["{r["text"]}"]') % 2 for r in RECORDS]
     with pytest.raises(CodeLFError, match="cannot be offered to code LFs: os"):
         run_code_lf(source, RECORDS, LABELS, modules=("re", "os"))
+
+
+def test_every_module_a_project_may_offer_works_inside():
+    source = (
+        "import "
+        + ", ".join(sorted(SAFE_MODULES))
+        + "\n"
+        + (
+            "def lf(x):\n"
+            "    when = datetime.datetime.strptime('2024-01-02', '%Y-%m-%d')\n"  # imports _strptime lazily
+            "    year = time.strptime('2024', '%Y').tm_year\n"
+            "    mean = statistics.mean([1, 2, 3]) + float(decimal.Decimal('1.5')) + float(fractions.Fraction(1, 2))\n"
+            "    digest = hashlib.sha256(x.text.encode()).hexdigest()\n"
+            "    days = calendar.monthrange(2024, 2)[1]\n"
+            "    data = json.loads(json.dumps({'words': textwrap.wrap(x.text, 5)}))\n"
+            "    ok = when.day == 2 and year == 2024 and mean == 4 and days == 29 and len(digest) == 64\n"
+            "    return 1 if ok and data['words'] and unicodedata.category(x.text[0]) == 'Ll' else 0\n"
+        )
+    )
+    votes = run_code_lf(source, [{"text": "check out"}], LABELS, modules=tuple(SAFE_MODULES))
+    assert votes.tolist() == [1]
 
 
 # --- mistakes in a labeling function ----------------------------------------------------------------------
