@@ -314,6 +314,8 @@ class _Application:
             for child in children:
                 child.kill()
             raise self._describe(failure, children) from None
+        except OSError as exc:  # no process could be started (out of processes or memory on this machine)
+            raise CodeLFError(f"the sandbox could not start: {exc}") from exc
         finally:
             for child in children:
                 child.kill()
