@@ -33,7 +33,8 @@ def votes_for(version: LFVersion, table: pa.Table, first_row: int) -> np.ndarray
     """The version's votes (int16, -1 abstain) on the rows of `table`, a slice of the snapshot from first_row."""
     kind = version.kind
     if kind in ("keyword", "regex"):
-        return lf_engine.apply(kind, version.config, version.label, table.column("text"))
+        key = (version.lf.project_id, snapshot.version_of(version.lf.project), first_row, table.num_rows)
+        return lf_engine.apply(kind, version.config, version.label, table.column("text"), _words(key, table))
     if kind == "field":
         rule = field_rules.parse_field_config(version.config)
         return field_rules.apply_field_rule(rule, kinds.field_column(table, rule.field), version.label)
@@ -54,6 +55,24 @@ def votes_for(version: LFVersion, table: pa.Table, first_row: int) -> np.ndarray
     if kind == "service":
         return _service_votes(version, table, first_row)
     raise ValueError(f"labeling functions of kind {kind!r} cannot be applied")
+
+
+_WORDS: dict[tuple, dict[bool, tuple]] = {}
+
+
+def _words(key: tuple, table: pa.Table):
+    """The words of these rows, split once per worker and shared by every large word list applied to them."""
+
+    def words(case_sensitive: bool):
+        cached = _WORDS.setdefault(key, {})
+        if case_sensitive not in cached:
+            if len(_WORDS) > 2:
+                for old in [k for k in _WORDS if k != key]:
+                    del _WORDS[old]
+            cached[case_sensitive] = lf_engine.words_of(table.column("text"), case_sensitive)
+        return cached[case_sensitive]
+
+    return words
 
 
 def _service_votes(version: LFVersion, table: pa.Table, first_row: int) -> np.ndarray:

@@ -132,6 +132,11 @@ def load(project: Project, n_rows: int) -> pa.Table:
     return table.slice(0, n_rows)
 
 
+def version_of(project: Project) -> tuple:
+    """Changes whenever the snapshot's files change: a key for what workers derive from it."""
+    return _fingerprint(_parts(project))
+
+
 def _dense(table: pa.Table) -> bool:
     import numpy as np
 

@@ -282,3 +282,12 @@ def test_the_preview_of_a_field_rule_covers_the_whole_project(project, alice):
     )
     assert preview["hits"] == 1
     assert preview["examples"][0]["text"] == "buy cheap pills"
+
+
+def test_a_word_list_of_100k_terms_is_applied_by_the_worker(worker, project, alice):
+    words = [f"term{i}" for i in range(100_000)] + ["buy"]
+    make_samples(project, [*TEXTS, "term99999 here"])
+    lf = services.create_lf(
+        project=project, user=alice, name="big list", kind="keyword", label="SPAM", config={"keywords": words}
+    )
+    assert _applied(lf).vote_array().tolist() == [1, -1, 1, -1, -1, 1, 1]
