@@ -35,10 +35,11 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"report_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One Chromium for the session. Playwright's sync API keeps an event loop in this thread, so Django's
-    ORM, used by the test itself, is told that this is a test (Django's documented escape hatch)."""
+    """One Chromium per test module. Playwright's sync API keeps an event loop in this thread while it runs,
+    so Django's ORM, used by the test itself, is told that this is a test (Django's documented escape hatch);
+    both end with the module, so the rest of the suite runs as usual."""
     need(CHROMIUM.exists(), f"Debian's chromium at {CHROMIUM} (apt-get install -y chromium)")
     try:
         from playwright.sync_api import sync_playwright
