@@ -2,15 +2,17 @@
 
 A rule compares the field's value (numbers, ranges), matches it (equals, in a list), tests it for being
 empty, or measures its text (words, characters) against a number: "fewer than 5 words in text -> HAM".
-Everything runs as pyarrow kernels over the column; a missing value, or a value that is not a number for
-a numeric comparison, makes the rule abstain on that sample rather than fail.
+Everything runs as pyarrow/numpy kernels over the column; a missing value, or a value that is not a number
+for a numeric comparison, makes the rule abstain on that sample rather than fail.
 
 Config, as stored and sent by the API:
-    {"field": "stars", "op": "lt", "value": 3}
-    {"field": "stars", "op": "between", "low": 2, "high": 4}          (both ends included)
+    {"field": "stars", "op": "lt", "value": 3}        lt le gt ge eq ne (or < <= > >= == !=)
+    {"field": "stars", "op": "between", "low": 2, "high": 4}          both ends included
     {"field": "country", "op": "in", "values": ["US", "CA"], "case_sensitive": false}
-    {"field": "comment", "op": "empty"}
-    {"field": "text", "op": "word_count_lt", "value": 5}             (also char_count_*, *_between)
+                                                      equals/not_equals take "value", in/not_in "values"
+    {"field": "comment", "op": "empty"}               empty, not_empty (missing or only whitespace)
+    {"field": "text", "op": "word_count_lt", "value": 5}
+                                                      word_count_* and char_count_*, each comparison + between
 """
 
 from __future__ import annotations
