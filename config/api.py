@@ -32,8 +32,11 @@ def exception_handler(exc, context):
     elif isinstance(data, dict):
         field = next(iter(data), None)
         message = _first_message(data[field]) if field else "invalid request"
-        response.data = {"message": f"{field}: {message}" if field not in (None, "non_field_errors") else message,
-                         "field": field, "errors": data}
+        response.data = {
+            "message": f"{field}: {message}" if field not in (None, "non_field_errors") else message,
+            "field": field,
+            "errors": data,
+        }
     elif isinstance(data, list):
         response.data = {"message": _first_message(data), "errors": data}
     return response

@@ -44,11 +44,15 @@ class LabelingFunction(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="lfs")
     name = models.CharField(max_length=100)
     active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Deleting keeps the row so that past runs still name their inputs.
     deleted_at = models.DateTimeField(null=True, blank=True)
-    current = models.ForeignKey("LFVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    current = models.ForeignKey(
+        "LFVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = LabelingFunctionQuerySet.as_manager()
 
@@ -56,7 +60,9 @@ class LabelingFunction(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "name"], condition=models.Q(deleted_at__isnull=True), name="lf_name_unique_live"
+                fields=["project", "name"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="lf_name_unique_live",
             )
         ]
 
@@ -73,7 +79,9 @@ class LFVersion(models.Model):
     # The class a single-class kind votes; -1 for kinds that may vote any class (labeling.kinds).
     label = models.SmallIntegerField()
     config = models.JSONField(default=dict)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     message = models.TextField(blank=True)
@@ -100,7 +108,9 @@ class LabelModelRun(models.Model):
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     stage = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -45,7 +45,9 @@ class Project(models.Model):
     # Modules code LFs may import beyond re, math and string (checked against the sandbox's safe list).
     code_modules = models.JSONField(default=list, blank=True)
     seed = models.IntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,7 +167,9 @@ class Annotation(models.Model):
 
 class ImportJob(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     file = models.FileField(upload_to="imports/%Y/%m/")
     filename = models.CharField(max_length=255)
     # text_field, id_field, label_field, split_field, label_map, format, split ratios and seed.

@@ -65,7 +65,9 @@ def create_project(*, user, name: str, labels, description: str = "", instructio
 
 
 @transaction.atomic
-def update_project(*, project: Project, name=None, description=None, instructions=None, labels=None) -> Project:
+def update_project(
+    *, project: Project, name=None, description=None, instructions=None, labels=None
+) -> Project:
     if name is not None:
         if not name.strip():
             raise ServiceError("the project needs a name", "name")
@@ -80,7 +82,8 @@ def update_project(*, project: Project, name=None, description=None, instruction
         # Votes and hand labels store class indexes: existing classes keep their place, new ones append.
         if new[: len(old)] != old:
             raise ServiceError(
-                "existing classes cannot be removed, renamed or reordered; add new classes at the end", "labels"
+                "existing classes cannot be removed, renamed or reordered; add new classes at the end",
+                "labels",
             )
         project.labels = new
     project.save()
@@ -169,7 +172,8 @@ def start_import(*, project: Project, user, upload: UploadedFile, options: dict)
         raise ServiceError("choose a file to upload", "file")
     if upload.size > settings.CHORUS_MAX_UPLOAD_BYTES:
         raise ServiceError(
-            f"the file is {upload.size:,} bytes, more than the limit of {settings.CHORUS_MAX_UPLOAD_BYTES:,}", "file"
+            f"the file is {upload.size:,} bytes, more than the limit of {settings.CHORUS_MAX_UPLOAD_BYTES:,}",
+            "file",
         )
     if upload.size == 0:
         raise ServiceError("the file is empty", "file")
@@ -178,7 +182,9 @@ def start_import(*, project: Project, user, upload: UploadedFile, options: dict)
         importer.guess_format(upload.name, clean["format"])
     except importer.ImportFailed as exc:
         raise ServiceError(exc.problems[0].message, "file") from None
-    job = ImportJob.objects.create(project=project, created_by=user, filename=upload.name[:255], options=clean)
+    job = ImportJob.objects.create(
+        project=project, created_by=user, filename=upload.name[:255], options=clean
+    )
     job.file.save(upload.name, upload, save=True)
     from .tasks import run_import
 
@@ -223,7 +229,9 @@ def run_import(job_id: int) -> None:
         labels_imported=result.labels_imported,
         finished_at=timezone.now(),
     )
-    samples_imported.send(sender=Project, project=job.project, first_row=result.first_row, count=result.imported)
+    samples_imported.send(
+        sender=Project, project=job.project, first_row=result.first_row, count=result.imported
+    )
 
 
 def import_file(*, project: Project, path: str, options: dict) -> importer.ImportResult:
@@ -264,10 +272,14 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None) -> An
     if label is not None and not (0 <= label < project.cardinality):
         raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
     annotation, _ = Annotation.objects.update_or_create(
-        sample=sample, annotator=user, defaults={"project": project, "label": label, "source": Annotation.Source.HUMAN}
+        sample=sample,
+        annotator=user,
+        defaults={"project": project, "label": label, "source": Annotation.Source.HUMAN},
     )
     if _refresh_gold(sample):
-        transaction.on_commit(lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk]))
+        transaction.on_commit(
+            lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk])
+        )
     return annotation
 
 
@@ -275,5 +287,7 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None) -> An
 def remove_annotation(*, project: Project, sample: Sample, user) -> bool:
     deleted, _ = Annotation.objects.filter(project=project, sample=sample, annotator=user).delete()
     if deleted and _refresh_gold(sample):
-        transaction.on_commit(lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk]))
+        transaction.on_commit(
+            lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk])
+        )
     return bool(deleted)

@@ -86,7 +86,9 @@ def _fast_password_hashing():
 def make_user(username: str, password: str = "pw-for-tests-1"):
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_user(username=username, password=password, email=f"{username}@example.com")
+    return get_user_model().objects.create_user(
+        username=username, password=password, email=f"{username}@example.com"
+    )
 
 
 def make_project(owner, name="Spam", labels=("HAM", "SPAM"), **kwargs):
@@ -120,7 +122,11 @@ def make_samples(project, texts, splits=None, gold=None):
         )
     created = Sample.objects.bulk_create(samples)
     Annotation.objects.bulk_create(
-        [Annotation(project=project, sample=s, source="import", label=s.gold_label) for s in created if s.gold_label is not None]
+        [
+            Annotation(project=project, sample=s, source="import", label=s.gold_label)
+            for s in created
+            if s.gold_label is not None
+        ]
     )
     return list(Sample.objects.filter(project=project, row__gte=start).order_by("row"))
 
@@ -218,8 +224,23 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     log = open(settings.DATA_DIR / "test-worker.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "-c",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
         cwd=REPO,
         env=env,
         stdout=log,

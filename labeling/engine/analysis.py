@@ -86,7 +86,7 @@ def lf_stats(L, Y=None) -> list[LFStats]:
                 conflicts += int((is_c & outvoted[c]).sum())
         correct = incorrect = None
         accuracy = None
-        if gold_rows is not None:
+        if gold is not None and gold_rows is not None:
             g = gold[gold_rows]
             v = col[gold_rows]
             on_gold = v != ABSTAIN

@@ -8,7 +8,8 @@ from labeling.tasks import apply_lf_version
 from tests.conftest import make_samples, wait_for
 
 TEXTS = [
-    f"{word} number {i}" for i, word in enumerate(["check out my channel", "great song", "subscribe now", "plz"] * 13)
+    f"{word} number {i}"
+    for i, word in enumerate(["check out my channel", "great song", "subscribe now", "plz"] * 13)
 ]
 
 
@@ -19,7 +20,12 @@ def _expected(texts):
 def test_votes_are_identical_for_1_4_and_16_chunks(worker, project, alice):
     make_samples(project, TEXTS)
     lf = services.create_lf(
-        project=project, user=alice, name="spammy", kind="regex", label="SPAM", config={"pattern": "my|subscribe"}
+        project=project,
+        user=alice,
+        name="spammy",
+        kind="regex",
+        label="SPAM",
+        config={"pattern": "my|subscribe"},
     )
     version = lf.current
     wait_for(lambda: LFVersion.objects.get(pk=version.pk).status == "done", what="the first application")
@@ -42,7 +48,12 @@ def test_a_redelivered_chunk_changes_nothing(project, alice, django_capture_on_c
     make_samples(project, TEXTS)
     with django_capture_on_commit_callbacks(execute=False):
         lf = services.create_lf(
-            project=project, user=alice, name="spammy", kind="regex", label="SPAM", config={"pattern": "my|subscribe"}
+            project=project,
+            user=alice,
+            name="spammy",
+            kind="regex",
+            label="SPAM",
+            config={"pattern": "my|subscribe"},
         )
     version = lf.current
     n = len(TEXTS)
@@ -62,7 +73,9 @@ def test_a_redelivered_chunk_changes_nothing(project, alice, django_capture_on_c
     assert done.vote_array().tolist() == _expected(TEXTS).tolist()
 
 
-def test_a_failing_chunk_marks_the_version_failed_with_the_message(project, alice, django_capture_on_commit_callbacks):
+def test_a_failing_chunk_marks_the_version_failed_with_the_message(
+    project, alice, django_capture_on_commit_callbacks
+):
     make_samples(project, TEXTS[:5])
     with django_capture_on_commit_callbacks(execute=False):
         lf = services.create_lf(

@@ -13,11 +13,18 @@ def _done_runs(project):
 
 def test_saving_an_lf_applies_it_and_refits(worker, project, alice):
     texts = ["check out my channel", "great song", "subscribe please", "love this song", "nice", "my video"]
-    make_samples(project, texts, splits=["train", "train", "dev", "dev", "test", "test"], gold=[1, 0, 1, 0, 0, 1])
-    services.create_lf(project=project, user=alice, name="my", kind="regex", label="SPAM", config={"pattern": "(?i)my"})
-    services.create_lf(project=project, user=alice, name="song", kind="keyword", label="HAM", config={"keywords": ["song"]})
+    make_samples(
+        project, texts, splits=["train", "train", "dev", "dev", "test", "test"], gold=[1, 0, 1, 0, 0, 1]
+    )
+    services.create_lf(
+        project=project, user=alice, name="my", kind="regex", label="SPAM", config={"pattern": "(?i)my"}
+    )
+    services.create_lf(
+        project=project, user=alice, name="song", kind="keyword", label="HAM", config={"keywords": ["song"]}
+    )
     run = wait_for(
-        lambda: next((r for r in _done_runs(project) if len(r.lf_versions) == 2), None), what="a run of both LFs"
+        lambda: next((r for r in _done_runs(project) if len(r.lf_versions) == 2), None),
+        what="a run of both LFs",
     )
     assert run.coverage == 4 / 6
     votes = LFVersion.objects.get(lf__name="my").vote_array()

@@ -22,8 +22,12 @@ class Command(BaseCommand):
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
         if username and password:
             user, created = User.objects.get_or_create(
-                username=username, defaults={"is_staff": True, "is_superuser": True,
-                                             "email": os.environ.get("DJANGO_SUPERUSER_EMAIL", "")}
+                username=username,
+                defaults={
+                    "is_staff": True,
+                    "is_superuser": True,
+                    "email": os.environ.get("DJANGO_SUPERUSER_EMAIL", ""),
+                },
             )
             if created or not user.check_password(password):
                 user.set_password(password)
@@ -41,8 +45,8 @@ class Command(BaseCommand):
         admin = User.objects.filter(is_superuser=True).order_by("id").first()
         if admin.username == "admin" and keep.exists() and admin.check_password(keep.read_text().strip()):
             self.stdout.write(
-                self.style.SUCCESS(f"Sign in as 'admin' with password {keep.read_text().strip()!r}") +
-                f" (kept in {keep}; change it with: python manage.py changepassword admin)"
+                self.style.SUCCESS(f"Sign in as 'admin' with password {keep.read_text().strip()!r}")
+                + f" (kept in {keep}; change it with: python manage.py changepassword admin)"
             )
         else:
             self.stdout.write(f"Sign in as the site admin {admin.username!r}.")

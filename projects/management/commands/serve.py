@@ -22,19 +22,46 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, web_workers, **options):
         python = sys.executable
         web = [
-            python, "-m", "gunicorn", "config.wsgi:application",
-            "--bind", f"{host}:{port}", "--workers", str(web_workers), "--threads", "4",
-            "--timeout", "60", "--access-logfile", "-",
+            python,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(web_workers),
+            "--threads",
+            "4",
+            "--timeout",
+            "60",
+            "--access-logfile",
+            "-",
         ]
-        worker = [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "2", "--without-gossip",
-                  "--without-mingle"]
+        worker = [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "-c",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             # The file-system transport has no fan-out exchange for remote control; it is not needed here.
             worker.append("--without-heartbeat")
         # WhiteNoise warns at every start when STATIC_ROOT is missing; the files come from the finders here.
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         procs = [subprocess.Popen(cmd, start_new_session=True) for cmd in (web, worker)]
-        self.stdout.write(self.style.SUCCESS(f"Chorus is at http://{host}:{port}/  (Ctrl-C stops the web server and worker)"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Chorus is at http://{host}:{port}/  (Ctrl-C stops the web server and worker)"
+            )
+        )
         self.stdout.flush()  # seen at once even when the output goes to a file or a pipe
         stopping = False
 
