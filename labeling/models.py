@@ -127,6 +127,9 @@ class LabelModelRun(models.Model):
     # For those rows, what the dashboard lists without reading whole vote arrays: "votes" (one list per row,
     # in lf_versions order, -1 abstain) and "predicted" (the label model's class, -1 uninformative).
     conflict_detail = models.JSONField(default=dict)
+    # m x m in lf_versions order: share of samples where LFs i and j both vote and disagree / both vote.
+    conflict_matrix = models.JSONField(default=list)
+    overlap_matrix = models.JSONField(default=list)
     probabilities = models.BinaryField(null=True, blank=True)
     predictions = models.BinaryField(null=True, blank=True)
 
