@@ -70,14 +70,18 @@ class BrowserSession:
         self.base_url = base_url
         self.shots = shots
         self.problems: list[str] = []
-        self.requests: list[str] = []
+        # (method, URL, sent by htmx) of every request the page made, in order.
+        self.requests: list[tuple[str, str, bool]] = []
         self._count = 0
         page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
         page.on(
             "console",
             lambda msg: msg.type == "error" and self.problems.append(f"console error: {msg.text}"),
         )
-        page.on("request", lambda req: self.requests.append(req.url))
+        page.on(
+            "request",
+            lambda req: self.requests.append((req.method, req.url, req.headers.get("hx-request") == "true")),
+        )
         page.on(
             "response",
             lambda res: res.status >= 400 and self.problems.append(f"{res.status} for {res.url}"),
@@ -88,6 +92,15 @@ class BrowserSession:
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
+
+    def htmx_gets(self, path: str, since: int = 0) -> int:
+        """How many htmx GETs of `path` (query string aside) the page made from request number `since` on."""
+        url = self.url(path)
+        return sum(
+            1
+            for method, u, htmx in self.requests[since:]
+            if htmx and method == "GET" and u.split("?")[0] == url
+        )
 
     def shot(self, name: str) -> Path:
         self._count += 1

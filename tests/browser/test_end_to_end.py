@@ -239,22 +239,30 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
     )
     expect(page).to_have_url(b.url(f"/projects/{project.pk}/lfs/{lf.pk}/"))
     expect(page.locator(".messages")).to_contain_text("Saved “check out” as version 1")
-    if page.locator("#run-status.active").count():
-        b.shot("studio-refit-running")
     status = page.locator("#run-status")
+    saved_at = len(b.requests)
+    was_active = page.locator("#run-status.active").count() > 0
+    if was_active:
+        b.shot("studio-refit-running")
     expect(status).not_to_have_class(re.compile(r"\bactive\b"), timeout=45_000)
     expect(status.locator(".badge")).to_have_text("done")
     run = LabelModelRun.objects.filter(project=project).latest("pk")
     assert run.status == "done"
+    assert [s["name"] for s in run.lf_stats] == ["check out"]
     expect(status).to_contain_text(f"Refit #{run.pk} finished")
     expect(status).to_contain_text(f"coverage {pct(n_hits / n)} of {n} samples")
     assert status.get_attribute("hx-trigger") is None
-    polls = sum("/runs/status/" in url for url in b.requests)
-    page.wait_for_timeout(2500)
-    assert sum("/runs/status/" in url for url in b.requests) == polls, "the run status kept polling"
     lf_row = page.locator("#lf-list tbody tr", has_text="check out")
     expect(lf_row).to_contain_text(pct(n_hits / n))
     expect(lf_row).to_contain_text(f"{correct} correct · {incorrect} incorrect")
+    status_path = f"/projects/{project.pk}/runs/status/"
+    if was_active:
+        # The page polled while the work went on, and the end of the run refreshed the LF list by itself.
+        assert b.htmx_gets(status_path, saved_at) >= 1
+        assert b.htmx_gets(f"/projects/{project.pk}/lfs/{lf.pk}/", saved_at) >= 1
+    polls = b.htmx_gets(status_path)
+    page.wait_for_timeout(2500)
+    assert b.htmx_gets(status_path) == polls, "the run status kept polling after the refit finished"
     b.shot("studio-refit-done")
 
     # The dashboard: the LF's figures and the run's, against the CSV.
@@ -311,6 +319,23 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
         ], name
     b.shot("dashboard")
     expect(page.locator("#conflicts")).to_contain_text("No conflicts")
+
+    # "Refit now": the dashboard follows the new run and refreshes itself when it ends, with the same figures.
+    page.get_by_role("button", name="Refit now").click()
+    expect(page.locator(".messages")).to_contain_text("Refit queued")
+    asked_at = len(b.requests)
+    was_active = page.locator("#run-status.active").count() > 0
+    rerun = LabelModelRun.objects.filter(project=project).latest("pk")
+    assert rerun.pk > run.pk
+    expect(page.locator("#dashboard > p.muted").first).to_contain_text(
+        f"Refit #{rerun.pk}, finished", timeout=45_000
+    )
+    expect(page.locator("#run-status")).not_to_have_class(re.compile(r"\bactive\b"))
+    if was_active:
+        assert b.htmx_gets(f"/projects/{project.pk}/dashboard/", asked_at) >= 1
+    assert text_of(page, "#fig-coverage") == pct(n_hits / n)
+    assert text_of(page, f"#lf-stat-{lf.pk} td:nth-child(7)") == f"{correct} / {incorrect}"
+    b.shot("dashboard-after-refit-now")
 
     assert b.problems == [], b.problems
     assert time.monotonic() - started < 110
