@@ -27,6 +27,14 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class QueueOrder(models.TextChoices):
+    ROW = "row", "In order"
+    RANDOM = "random", "Random"
+    LEAST_CONFIDENT = "least_confident", "Least confident first"
+    CONFLICTS = "conflicts", "LF conflicts first"
+    UNCOVERED = "uncovered", "Not covered by any LF first"
+
+
 class ProjectQuerySet(models.QuerySet):
     def for_user(self, user):
         if not user.is_authenticated:
@@ -45,6 +53,13 @@ class Project(models.Model):
     # Modules code LFs may import beyond re, math and string (checked against the sandbox's safe list).
     code_modules = models.JSONField(default=list, blank=True)
     seed = models.IntegerField(default=0)
+    # Annotation workflow: how many annotators label each sample, the queue's order, and whether annotators
+    # may see others' labels and the model's predictions (blind: they may not).
+    overlap = models.PositiveSmallIntegerField(default=1)
+    queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.ROW)
+    blind = models.BooleanField(default=True)
+    # Reasons an annotator can pick when skipping (they may also type their own).
+    skip_reasons = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -84,6 +99,8 @@ class Membership(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
+    # This member's own queue order; blank follows the project's.
+    queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -111,6 +128,17 @@ class Sample(models.Model):
     split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
     # The agreed hand label (a class index), kept in step with the annotations by projects.services.
     gold_label = models.SmallIntegerField(null=True, blank=True)
+    # The queue's state, kept in step by projects.services and projects.queue so the queue is an index
+    # range scan: hand labels by annotators (skips and imported labels do not count), whether the sample
+    # still waits for labels (fewer than the project's overlap, not adjudicated), whether its hand labels
+    # disagree (and nobody adjudicated), and who holds the short-lived claim on it.
+    hand_labels = models.PositiveSmallIntegerField(default=0)
+    queued = models.BooleanField(default=True)
+    disputed = models.BooleanField(default=False)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SampleQuerySet.as_manager()
@@ -121,7 +149,11 @@ class Sample(models.Model):
             models.UniqueConstraint(fields=["project", "row"], name="sample_row_unique"),
             models.UniqueConstraint(fields=["project", "external_id"], name="sample_external_id_unique"),
         ]
-        indexes = [models.Index(fields=["project", "split", "row"])]
+        indexes = [
+            models.Index(fields=["project", "split", "row"]),
+            models.Index(fields=["project", "row"], condition=models.Q(queued=True), name="sample_queued"),
+            models.Index(fields=["project", "row"], condition=models.Q(disputed=True), name="sample_disputed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.project_id}:{self.external_id}"
@@ -141,6 +173,8 @@ class Annotation(models.Model):
     )
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
     label = models.SmallIntegerField(null=True, blank=True)
+    # Why the annotator skipped (only for skips).
+    reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -163,6 +197,39 @@ class Annotation(models.Model):
     @property
     def skipped(self) -> bool:
         return self.label is None
+
+
+class Adjudication(models.Model):
+    """A reviewer's decision on a sample whose hand labels disagree; it is the sample's gold label."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="adjudications")
+    sample = models.OneToOneField(Sample, on_delete=models.CASCADE, related_name="adjudication")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="adjudications"
+    )
+    label = models.SmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.sample_id} adjudicated {self.label} by {self.reviewer_id}"
+
+
+class Comment(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comments")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="sample_comments"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["sample", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.sample_id}"
 
 
 class ImportJob(models.Model):
