@@ -3,7 +3,15 @@
 Plain Python and numpy; it never imports Django, so it works from a notebook as well as in a worker.
 """
 
-from .analysis import LFStats, MatrixStats, conflict_matrix, lf_stats, matrix_stats
+from .analysis import (
+    LFStats,
+    MatrixStats,
+    conflict_matrix,
+    lf_stats,
+    matrix_stats,
+    overlap_matrix,
+    pair_counts,
+)
 from .dawid_skene import DawidSkene
 from .field_rules import FieldRule, FieldRuleError, apply_field_rule, parse_field_config
 from .label_model import LabelModel
@@ -34,6 +42,8 @@ __all__ = [
     "conflict_matrix",
     "lf_stats",
     "matrix_stats",
+    "overlap_matrix",
+    "pair_counts",
     "parse_field_config",
     "predict_from_scores",
     "run_code_lf",
