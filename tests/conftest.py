@@ -269,5 +269,34 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def worker(celery_worker_process, transactional_db):
-    """Use in tests whose work goes through the real worker: data is committed so the worker sees it."""
-    return celery_worker_process
+    """Use in tests whose work goes through the real worker: data is committed so the worker sees it.
+
+    After the test it waits until the worker is idle: a task still running while the database is emptied
+    for the next test would deadlock with the flush or write into the next test's data.
+    """
+    yield celery_worker_process
+    wait_for_idle_worker()
+
+
+def wait_for_idle_worker(timeout: float = 60.0) -> None:
+    import redis
+
+    from config.celery import app
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+
+    def idle():
+        if broker.llen(queue):
+            return False
+        inspect = app.control.inspect(timeout=1.0)
+        busy = [inspect.active() or {}, inspect.reserved() or {}]
+        return not any(tasks for replies in busy for tasks in replies.values())
+
+    # Idle twice in a row: a finishing task may queue the next one (an application queues its refit).
+    wait_for(
+        lambda: idle() and (time.sleep(0.3) or idle()),
+        timeout=timeout,
+        interval=0.2,
+        what="the worker to go idle",
+    )
