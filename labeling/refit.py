@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from projects.models import JobStatus, Sample
 
-from . import engine
+from . import engine, run_arrays
 from .models import LabelModelRun, LFVersion, pack
 from .services import current_versions, project_columns, queue_application
 
@@ -20,6 +20,10 @@ SPLITS = {"train": 0, "dev": 1, "test": 2}
 TIE_POLICY = "abstain"
 # Conflicting samples listed on the dashboard; the run keeps the rows, the page looks the samples up.
 CONFLICT_ROWS = 500
+# Equal-width bins of predicted probability for the calibration plot.
+CALIBRATION_BINS = 10
+# The engine's models scored beside the label model, each with its default settings.
+COMPARED_MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
 
 
 def _stage(run_id: int, text: str) -> None:
@@ -41,7 +45,71 @@ def _fit(k: int, seed: int, model_name: str, L: np.ndarray, split: np.ndarray, g
     return model
 
 
-def _split_metrics(pred: np.ndarray, split: np.ndarray, gold: np.ndarray, labels: list[str]) -> dict:
+def calibration(proba: np.ndarray, gold: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Predicted probability against observed frequency on gold rows, every class pooled.
+
+    Each (gold row, class c) pair is one point: the model said P(c) = p, and the row is of class c or not.
+    A bin holds the points with p in [low, high) (the last bin includes 1.0); "predicted" is their mean p,
+    "observed" the share that are of class c. A calibrated model has observed ≈ predicted in every bin.
+    """
+    has = gold >= 0
+    p = np.asarray(proba[has], dtype=np.float64)
+    if p.size == 0:
+        return []
+    hit = (gold[has][:, None] == np.arange(p.shape[1])[None, :]).ravel()
+    p = p.ravel()
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    count = np.bincount(index, minlength=bins)
+    total_p = np.bincount(index, weights=p, minlength=bins)
+    total_hit = np.bincount(index, weights=hit, minlength=bins)
+    return [
+        {
+            "low": b / bins,
+            "high": (b + 1) / bins,
+            "n": int(count[b]),
+            "predicted": float(total_p[b] / count[b]) if count[b] else None,
+            "observed": float(total_hit[b] / count[b]) if count[b] else None,
+        }
+        for b in range(bins)
+    ]
+
+
+def _headline(s) -> dict:
+    return {
+        "coverage": s.coverage,
+        "accuracy": s.accuracy,
+        "accuracy_covered": s.accuracy_covered,
+        "f1_macro": s.f1_macro,
+        "f1_macro_covered": s.f1_macro_covered,
+    }
+
+
+def _compared(k: int, seed: int, L: np.ndarray, split: np.ndarray):
+    """Each other model of the engine, fitted on train with its defaults: its predictions on dev and test."""
+    from .engine import LabelModel
+
+    train = split == SPLITS["train"]
+    scored = np.isin(split, (SPLITS["dev"], SPLITS["test"]))
+    out = {}
+    for name in COMPARED_MODELS:
+        model = LabelModel(cardinality=k, seed=seed, model=name)
+        model.fit(L[train] if train.any() else L)
+        if model.fallback and name != "majority_vote":
+            continue  # too few LFs for a learned model: it would be majority vote again
+        pred = np.full(len(split), -1, dtype=np.int64)
+        pred[scored] = model.predict(L[scored], tie_policy=TIE_POLICY)
+        out[name] = pred
+    return out
+
+
+def _split_metrics(
+    pred: np.ndarray,
+    split: np.ndarray,
+    gold: np.ndarray,
+    labels: list[str],
+    proba: np.ndarray | None = None,
+    compared: dict[str, np.ndarray] | None = None,
+) -> dict:
     out = {}
     for name in ("dev", "test"):
         mask = split == SPLITS[name]
@@ -67,6 +135,13 @@ def _split_metrics(pred: np.ndarray, split: np.ndarray, gold: np.ndarray, labels
             "confusion_matrix": [list(row) for row in s.confusion],
             "abstained": list(s.abstained),
         }
+        if proba is not None:
+            out[name]["calibration"] = calibration(proba[mask], gold[mask])
+        if compared is not None:
+            out[name]["models"] = {
+                model: _headline(engine.score_split(p[mask], gold[mask], len(labels)))
+                for model, p in compared.items()
+            }
     return out
 
 
@@ -120,8 +195,9 @@ def _compute(run: LabelModelRun, versions) -> None:
             status=JobStatus.FAILED, message=reason, finished_at=timezone.now(), stage=""
         )
         return
+    # Column-major (one LF's votes contiguous): the pair counts and the stored arrays read it by column.
     L = (
-        np.stack([v.vote_array().astype(np.int64) for v in usable], axis=1)
+        np.stack([v.vote_array().astype(np.int64) for v in usable], axis=0).T
         if n
         else np.zeros((0, len(usable)), dtype=np.int64)
     )
@@ -172,7 +248,15 @@ def _compute(run: LabelModelRun, versions) -> None:
         "skipped_lfs": [{"name": v.lf.name, "status": v.status, "message": v.message} for v in skipped],
     }
     info = model.describe() if hasattr(model, "describe") else {"name": type(model).__name__}
+    _stage(run.pk, "comparing with the engine's other models; counting LF pairs")
+    compared = _compared(k, project.seed, L, split)
+    both, disagree = engine.pair_counts(L)
+    shares = (lambda a: (a / n).tolist()) if n else (lambda a: a.astype(float).tolist())
     conflict_rows = np.flatnonzero(conflicted)[:CONFLICT_ROWS]
+    # Before the run shows as done, so a drill-down never finds it without its arrays.
+    _stage(run.pk, "storing the per-sample arrays")
+    run.lf_stats = lf_stats
+    run_arrays.write(run, votes=L.T, gold=gold, split=split, pred=pred, proba=proba)
     with transaction.atomic():
         LabelModelRun.objects.filter(pk=run.pk).update(
             status=JobStatus.DONE,
@@ -183,10 +267,14 @@ def _compute(run: LabelModelRun, versions) -> None:
             model=info,
             coverage=whole.coverage,
             summary=summary,
-            metrics=_split_metrics(pred, split, gold, labels),
+            metrics=_split_metrics(pred, split, gold, labels, proba, compared),
+            conflict_matrix=shares(disagree),
+            overlap_matrix=shares(both),
             lf_stats=lf_stats,
             conflict_rows=[int(r) for r in conflict_rows],
             conflict_detail={"votes": L[conflict_rows].tolist(), "predicted": pred[conflict_rows].tolist()},
             probabilities=pack(proba),
             predictions=pack(pred.astype(np.int16)),
         )
+    keep = LabelModelRun.objects.filter(project=project, status=JobStatus.DONE).values_list("pk", flat=True)
+    run_arrays.prune(project.pk, list(keep[: run_arrays.KEEP_RUNS]))
