@@ -6,4 +6,7 @@ class LabelingConfig(AppConfig):
     verbose_name = "Programmatic labeling"
 
     def ready(self):
-        from . import receivers  # noqa: F401  (connects to projects' signals)
+        from . import queue_orders, receivers  # noqa: F401  (receivers connects to projects' signals)
+
+        # The queue's least-confident, conflicts-first and uncovered-first orders read labeling's runs.
+        queue_orders.register()

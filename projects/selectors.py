@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from collections import Counter
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from .models import Annotation, Membership, Project, Sample
+from .models import Adjudication, Annotation, Comment, Membership, Project, Sample
 
 
 def next_sample_for(project: Project, user) -> Sample | None:
-    """The annotator's next sample: one they have not labeled or skipped, unlabeled by anyone first, in row order."""
-    mine = Annotation.objects.filter(project=project, annotator=user).values("sample_id")
-    todo = Sample.objects.filter(project=project).exclude(pk__in=mine)
-    untouched = todo.filter(annotations__isnull=True).order_by("row").first()
-    return untouched or todo.order_by("row").first()
+    """A look at the annotator's next sample in row order, without claiming it (projects.queue claims)."""
+    mine = Annotation.objects.filter(sample=OuterRef("pk"), annotator=user)
+    return Sample.objects.filter(project=project, queued=True).exclude(Exists(mine)).order_by("row").first()
 
 
 def progress_for(project: Project, user) -> dict:
@@ -92,3 +92,48 @@ def my_neighbours(
         .first()
     )
     return (before.sample if before else None), (after.sample if after else None)
+
+
+def comments_for(project: Project, user, sample: Sample, *, everyone: bool):
+    """A sample's comments: all of them for reviewers and admins (everyone=True), else only the user's own."""
+    comments = Comment.objects.filter(project=project, sample=sample).select_related("author")
+    return comments if everyone else comments.filter(author=user)
+
+
+def others_labels(project: Project, user, sample: Sample) -> list[dict]:
+    """Other people's labels on a sample, by class (only for projects that are not blind)."""
+    counts = Counter(
+        Annotation.objects.filter(sample=sample, label__isnull=False)
+        .exclude(annotator=user)
+        .values_list("label", flat=True)
+    )
+    return [{"label": project.label_name(i), "count": counts[i]} for i in sorted(counts)]
+
+
+def disputed(project: Project):
+    """Samples whose hand labels disagree and that no reviewer has adjudicated, in row order."""
+    return Sample.objects.filter(project=project, disputed=True).order_by("row")
+
+
+def hand_labels_of(project: Project, sample: Sample) -> list[dict]:
+    """Every hand label on a sample with who gave it (for reviewers), imported ones last."""
+    rows = (
+        Annotation.objects.filter(sample=sample)
+        .select_related("annotator")
+        .order_by("source", "created_at", "id")
+    )
+    return [
+        {
+            "who": a.annotator.username if a.annotator else "imported",
+            "label": project.label_name(a.label),
+            "index": a.label,
+            "skipped": a.label is None,
+            "reason": a.reason,
+            "source": a.source,
+        }
+        for a in rows
+    ]
+
+
+def adjudication_of(sample: Sample) -> Adjudication | None:
+    return Adjudication.objects.filter(sample=sample).select_related("reviewer").first()

@@ -7,10 +7,22 @@ from collections import Counter
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import importer
-from .models import Annotation, ImportJob, JobStatus, Membership, Project, Role, Sample
+from .models import (
+    Adjudication,
+    Annotation,
+    Comment,
+    ImportJob,
+    JobStatus,
+    Membership,
+    Project,
+    QueueOrder,
+    Role,
+    Sample,
+)
 from .signals import gold_changed, samples_imported
 
 log = logging.getLogger(__name__)
@@ -248,38 +260,70 @@ def import_file(*, project: Project, path: str, options: dict) -> importer.Impor
 # --- hand labels ---------------------------------------------------------------------------------------------
 
 
-def agreed_label(labels: list[int | None]) -> int | None:
-    """A sample's gold label: the one label all its (non-skip) hand labels agree on, else None."""
+def agreed_label(labels: list[int | None], adjudicated: int | None = None) -> int | None:
+    """A sample's gold label: a reviewer's adjudication if there is one, else the one label all its
+    (non-skip) hand labels agree on, else None."""
+    if adjudicated is not None:
+        return adjudicated
     given = {label for label in labels if label is not None}
     return given.pop() if len(given) == 1 else None
 
 
 def _refresh_gold(sample: Sample) -> bool:
-    labels = list(sample.annotations.values_list("label", flat=True))
-    gold = agreed_label(labels)
-    if gold != sample.gold_label:
-        Sample.objects.filter(pk=sample.pk).update(gold_label=gold)
-        sample.gold_label = gold
-        return True
-    return False
+    """Bring the sample's gold label and queue state in step with its hand labels; True if gold changed.
+
+    Queue state: how many annotators gave a label (skips and imported labels do not count), whether it
+    still waits in annotators' queues (fewer than the project's overlap, not adjudicated), and whether its
+    hand labels disagree with nobody having adjudicated (the review page lists those).
+    """
+    rows = list(sample.annotations.values_list("label", "source"))
+    adjudicated = Adjudication.objects.filter(sample=sample).values_list("label", flat=True).first()
+    gold = agreed_label([label for label, _ in rows], adjudicated)
+    hand = sum(1 for label, source in rows if label is not None and source == Annotation.Source.HUMAN)
+    overlap = Project.objects.filter(pk=sample.project_id).values_list("overlap", flat=True).first() or 1
+    state = {
+        "gold_label": gold,
+        "hand_labels": hand,
+        "queued": hand < overlap and adjudicated is None,
+        "disputed": adjudicated is None and len({label for label, _ in rows if label is not None}) > 1,
+    }
+    changed = gold != sample.gold_label
+    if any(getattr(sample, name) != value for name, value in state.items()):
+        Sample.objects.filter(pk=sample.pk).update(**state)
+        for name, value in state.items():
+            setattr(sample, name, value)
+    return changed
+
+
+def _gold_changed(project: Project, sample: Sample) -> None:
+    transaction.on_commit(lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk]))
+
+
+def _release_claim(sample: Sample, user) -> None:
+    """Labeling or skipping a sample ends the annotator's claim on it, so the queue can hand it on."""
+    if sample.claimed_by_id == user.pk:
+        Sample.objects.filter(pk=sample.pk, claimed_by=user).update(claimed_by=None, claimed_until=None)
+        sample.claimed_by, sample.claimed_until = None, None
 
 
 @transaction.atomic
-def annotate(*, project: Project, sample: Sample, user, label: int | None) -> Annotation:
-    """Record (or change) the user's hand label on a sample; label None records a skip."""
+def annotate(*, project: Project, sample: Sample, user, label: int | None, reason: str = "") -> Annotation:
+    """Record (or change) the user's hand label on a sample; label None records a skip (with a reason)."""
     if sample.project_id != project.pk:
         raise ServiceError("that sample is not in this project", "sample")
     if label is not None and not (0 <= label < project.cardinality):
         raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
+    reason = (reason or "").strip() if label is None else ""
+    if len(reason) > 200:
+        raise ServiceError("a skip reason can have at most 200 characters", "reason")
     annotation, _ = Annotation.objects.update_or_create(
         sample=sample,
         annotator=user,
-        defaults={"project": project, "label": label, "source": Annotation.Source.HUMAN},
+        defaults={"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN},
     )
+    _release_claim(sample, user)
     if _refresh_gold(sample):
-        transaction.on_commit(
-            lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk])
-        )
+        _gold_changed(project, sample)
     return annotation
 
 
@@ -287,7 +331,84 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None) -> An
 def remove_annotation(*, project: Project, sample: Sample, user) -> bool:
     deleted, _ = Annotation.objects.filter(project=project, sample=sample, annotator=user).delete()
     if deleted and _refresh_gold(sample):
-        transaction.on_commit(
-            lambda: gold_changed.send(sender=Project, project=project, sample_ids=[sample.pk])
-        )
+        _gold_changed(project, sample)
     return bool(deleted)
+
+
+@transaction.atomic
+def adjudicate(*, project: Project, sample: Sample, user, label: int) -> Adjudication:
+    """A reviewer decides a sample's label: it becomes the gold label, whatever the hand labels say."""
+    if sample.project_id != project.pk:
+        raise ServiceError("that sample is not in this project", "sample")
+    if not isinstance(label, int) or not (0 <= label < project.cardinality):
+        raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
+    adjudication, _ = Adjudication.objects.update_or_create(
+        sample=sample, defaults={"project": project, "reviewer": user, "label": label}
+    )
+    if _refresh_gold(sample):
+        _gold_changed(project, sample)
+    return adjudication
+
+
+@transaction.atomic
+def add_comment(*, project: Project, sample: Sample, user, text: str) -> Comment:
+    if sample.project_id != project.pk:
+        raise ServiceError("that sample is not in this project", "sample")
+    text = (text or "").strip()
+    if not text:
+        raise ServiceError("write something first", "text")
+    if len(text) > 5000:
+        raise ServiceError("a comment can have at most 5,000 characters", "text")
+    return Comment.objects.create(project=project, sample=sample, author=user, text=text)
+
+
+@transaction.atomic
+def update_workflow(
+    *, project: Project, overlap=None, queue_order=None, blind=None, skip_reasons=None
+) -> Project:
+    """Change how the project's annotation works; a new overlap re-queues or retires samples at once."""
+    if overlap is not None:
+        if not isinstance(overlap, int) or isinstance(overlap, bool) or not 1 <= overlap <= 50:
+            raise ServiceError("overlap must be a whole number from 1 to 50", "overlap")
+    if queue_order is not None and queue_order not in QueueOrder.values:
+        raise ServiceError(
+            f"unknown queue order {queue_order!r}; choose one of {', '.join(QueueOrder.values)}",
+            "queue_order",
+        )
+    if skip_reasons is not None:
+        if isinstance(skip_reasons, str):
+            skip_reasons = skip_reasons.splitlines()
+        skip_reasons = [str(r).strip() for r in skip_reasons if str(r).strip()]
+        if any(len(r) > 200 for r in skip_reasons):
+            raise ServiceError("a skip reason can have at most 200 characters", "skip_reasons")
+        project.skip_reasons = skip_reasons
+    if queue_order is not None:
+        project.queue_order = queue_order
+    if blind is not None:
+        project.blind = bool(blind)
+    old_overlap = project.overlap
+    if overlap is not None:
+        project.overlap = overlap
+    project.save()
+    if overlap is not None and overlap != old_overlap:
+        # One statement over the project's samples; a settings change, not a per-request cost.
+        waiting = Q(hand_labels__lt=overlap, adjudication__isnull=True)
+        Sample.objects.filter(project=project).filter(waiting).update(queued=True)
+        Sample.objects.filter(project=project).exclude(waiting).update(queued=False)
+    return project
+
+
+@transaction.atomic
+def set_queue_order(*, project: Project, user, queue_order: str) -> Membership:
+    """An annotator's own queue order ('' follows the project's)."""
+    if queue_order and queue_order not in QueueOrder.values:
+        raise ServiceError(
+            f"unknown queue order {queue_order!r}; choose one of {', '.join(QueueOrder.values)}",
+            "queue_order",
+        )
+    membership = Membership.objects.filter(project=project, user=user).first()
+    if membership is None:
+        raise ServiceError(f"{user} is not a member of this project", "user")
+    membership.queue_order = queue_order
+    membership.save(update_fields=["queue_order"])
+    return membership

@@ -1,0 +1,231 @@
+"""The annotation queue: which sample an annotator gets next, and the short-lived claim on it.
+
+A claim is held on the Sample row itself (claimed_by, claimed_until), taken by a compare-and-set UPDATE
+inside a transaction whose candidate row was read with SELECT ... FOR UPDATE SKIP LOCKED. On PostgreSQL two
+annotators asking at the same instant therefore never wait for each other and never get the same sample:
+a row another transaction holds is skipped, and a row it has just claimed is re-checked by PostgreSQL
+against its new version and falls out. SQLite (transaction_mode IMMEDIATE) runs the transactions one at a time.
+
+Orders other than row order need data projects does not own (the label model's probabilities, the LFs'
+votes): the labeling app registers a provider per order in ORDER_PROVIDERS from its AppConfig.ready(), so
+projects never imports labeling. A provider answers cheaply with a key (e.g. the run's id) and a loader of the
+rows to hand out first; the loaded array is kept per process until the key changes, and each request walks
+only a few windows of it. Rows the array does not list follow in row order (an index range scan).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import timedelta
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef, Q
+from django.utils import timezone
+
+from .models import Annotation, Membership, Project, QueueOrder, Sample
+
+CLAIM_TTL = timedelta(minutes=10)
+# Rows of a priority order looked at in one query, and at most how many windows one request walks before it
+# falls back to row order (the walk resumes where it stopped on the next request: see _frontier).
+WINDOW = 512
+MAX_WINDOWS = 8
+# Candidates of a window locked at once: few, so concurrent annotators skip them rather than queue behind.
+LOCK_BATCH = 8
+
+# name -> provider(project) -> (key, load) or None when there is nothing to order by (no run yet).
+OrderProvider = Callable[[Project], "tuple[Hashable, Callable[[], np.ndarray]] | None"]
+ORDER_PROVIDERS: dict[str, OrderProvider] = {}
+
+
+def register_order(name: str, provider: OrderProvider) -> None:
+    ORDER_PROVIDERS[name] = provider
+
+
+class _Lru(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+_lock = threading.Lock()
+_arrays = _Lru(16)  # (project, order, key) -> rows to hand out first
+_frontier = _Lru(4096)  # (project, order, key, user) -> position before which nothing is left for the user
+
+
+def order_for(project: Project, user) -> str:
+    mine = Membership.objects.filter(project=project, user=user).values_list("queue_order", flat=True).first()
+    return mine or project.queue_order
+
+
+def _random_rows(project: Project, user) -> tuple[Hashable, Callable[[], np.ndarray]] | None:
+    """A seeded shuffle per annotator: each row gets a fixed pseudo-random key from (seed, annotator, row),
+    so new samples slot in without reshuffling the ones already there."""
+    n = Sample.objects.filter(project=project).aggregate(m=Max("row"))["m"]
+    if n is None:
+        return None
+
+    def load() -> np.ndarray:
+        rows = np.arange(n + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            x = rows + np.uint64((project.seed * 1_000_003 + user.pk) & 0xFFFFFFFF) * np.uint64(
+                0x9E3779B97F4A7C15
+            )
+            # splitmix64's finaliser: consecutive rows get unrelated keys.
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+        return np.argsort(x, kind="stable").astype(np.int64)
+
+    return ("random", user.pk, n), load
+
+
+def _priority(project: Project, user, order: str) -> tuple[tuple, np.ndarray] | None:
+    if order == QueueOrder.RANDOM:
+        found = _random_rows(project, user)
+    else:
+        provider = ORDER_PROVIDERS.get(order)
+        found = provider(project) if provider else None
+    if found is None:
+        return None
+    key, load = found
+    cache_key = (project.pk, order, key)
+    with _lock:
+        rows = _arrays.get(cache_key)
+    if rows is None:
+        rows = np.asarray(load(), dtype=np.int64)
+        with _lock:
+            _arrays.put(cache_key, rows)
+    return cache_key, rows
+
+
+def _waiting(project: Project, user, now):
+    """Samples that wait for this annotator: still queued, not labeled or skipped by them, claimed by nobody else."""
+    mine = Annotation.objects.filter(sample=OuterRef("pk"), annotator=user)
+    return (
+        Sample.objects.filter(project=project, queued=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=user))
+        .exclude(Exists(mine))
+    )
+
+
+def _take(project: Project, user, candidates, now) -> Sample | None:
+    """Claim the first candidate nobody else holds (compare-and-set), releasing my other claims."""
+    for sample in candidates:
+        taken = (
+            Sample.objects.filter(pk=sample.pk, queued=True)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=user))
+            .update(claimed_by=user, claimed_until=now + CLAIM_TTL)
+        )
+        if taken == 1:
+            Sample.objects.filter(project=project, claimed_by=user).exclude(pk=sample.pk).update(
+                claimed_by=None, claimed_until=None
+            )
+            sample.claimed_by, sample.claimed_until = user, now + CLAIM_TTL
+            return sample
+    return None
+
+
+def _held(project: Project, user, now) -> Sample | None:
+    """The sample I hold a live claim on and have not labeled: asking again gives it again (a reload)."""
+    held = (
+        _waiting(project, user, now)
+        .filter(claimed_by=user, claimed_until__gt=now)
+        .select_for_update(skip_locked=True)
+        .first()
+    )
+    if held is not None:
+        Sample.objects.filter(pk=held.pk).update(claimed_until=now + CLAIM_TTL)
+    return held
+
+
+def _from_priority(project: Project, user, now, cache_key, rows: np.ndarray) -> Sample | None:
+    frontier_key = (*cache_key, user.pk)
+    with _lock:
+        start = _frontier.get(frontier_key, 0)
+    mine = Annotation.objects.filter(sample=OuterRef("pk"), annotator=user)
+    advancing = True
+    for begin in range(start, min(len(rows), start + WINDOW * MAX_WINDOWS), WINDOW):
+        window = rows[begin : begin + WINDOW]
+        rows_here = window.tolist()
+        found = {
+            row: (pk, queued and not done)
+            for row, pk, queued, done in Sample.objects.filter(project=project, row__in=rows_here)
+            .annotate(done=Exists(mine))
+            .values_list("row", "pk", "queued", "done")
+        }
+        # Leading rows that are no longer queued, or that I already did, are done for me for good (an undo
+        # or a raised overlap brings them back through the row-order fallback).
+        if advancing:
+            advanced = begin
+            for row in rows_here:
+                if row in found and found[row][1]:
+                    advancing = False
+                    break
+                advanced += 1
+            with _lock:
+                _frontier.put(frontier_key, advanced)
+        ranked = [found[row][0] for row in rows_here if row in found and found[row][1]]
+        if not ranked:
+            continue
+        position = {pk: i for i, pk in enumerate(ranked)}
+        for first in range(0, len(ranked), LOCK_BATCH):
+            batch = ranked[first : first + LOCK_BATCH]
+            free = list(_waiting(project, user, now).filter(pk__in=batch).select_for_update(skip_locked=True))
+            free.sort(key=lambda s: position[s.pk])
+            sample = _take(project, user, free, now)
+            if sample is not None:
+                return sample
+    return None
+
+
+def _from_rows(project: Project, user, now) -> Sample | None:
+    for _ in range(5):
+        candidates = list(
+            _waiting(project, user, now).order_by("row").select_for_update(skip_locked=True)[:LOCK_BATCH]
+        )
+        if not candidates:
+            return None
+        sample = _take(project, user, candidates, now)
+        if sample is not None:
+            return sample
+    return None
+
+
+def claim_next(project: Project, user, *, now=None) -> Sample | None:
+    """Claim and return the annotator's next sample, or None when nothing is left for them."""
+    now = now or timezone.now()
+    order = order_for(project, user)
+    priority = _priority(project, user, order) if order != QueueOrder.ROW else None
+    with transaction.atomic():
+        sample = _held(project, user, now)
+        if sample is None and priority is not None:
+            sample = _from_priority(project, user, now, *priority)
+        if sample is None:
+            sample = _from_rows(project, user, now)
+    return sample
+
+
+def claim(project: Project, user, sample: Sample, *, now=None) -> bool:
+    """Claim a sample the annotator opened themselves (back, or after an undo) if nobody else holds it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _take(project, user, [sample], now) is not None
+
+
+def release(project: Project, user) -> int:
+    return Sample.objects.filter(project=project, claimed_by=user).update(claimed_by=None, claimed_until=None)
+
+
+def remaining_for(project: Project, user) -> int:
+    """How many samples still wait for this annotator (claimed ones included)."""
+    mine = Annotation.objects.filter(sample=OuterRef("pk"), annotator=user)
+    return Sample.objects.filter(project=project, queued=True).exclude(Exists(mine)).count()
