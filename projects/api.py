@@ -15,7 +15,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from . import queue, selectors, services
 from .models import Annotation, ImportJob, Membership, Project, Sample, Split
 from .permissions import check, project_for, role_of
 from .serializers import (
@@ -26,6 +26,7 @@ from .serializers import (
     ProjectInput,
     ProjectOutput,
     ProjectUpdateInput,
+    QueueSampleOutput,
     SampleOutput,
 )
 from .services import ServiceError
@@ -161,8 +162,25 @@ class AnnotationListApi(APIView):
         data = valid_input(AnnotationInput, request.data)
         sample = _sample_in(project, data["sample"])
         label = _label_index(project, data["label"])
-        annotation = services.annotate(project=project, sample=sample, user=request.user, label=label)
+        annotation = services.annotate(
+            project=project, sample=sample, user=request.user, label=label, reason=data.get("reason", "")
+        )
         return Response(AnnotationOutput(annotation).data, status=status.HTTP_201_CREATED)
+
+
+class QueueNextApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: QueueSampleOutput, 204: None},
+        summary="Claim my next sample from the queue (204 when nothing is left for me)",
+    )
+    def post(self, request, pk: int):
+        project = project_for(request.user, pk, "label")
+        sample = queue.claim_next(project, request.user)
+        if sample is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        others = None if project.blind else selectors.others_labels(project, request.user, sample)
+        return Response(QueueSampleOutput(sample, context={"others": others}).data)
 
 
 def valid_input(serializer_class, data) -> dict:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("imports/<int:pk>/", api.ImportDetailApi.as_view(), name="api_import"),
     path("projects/<int:pk>/samples/", api.SampleListApi.as_view(), name="api_project_samples"),
     path("projects/<int:pk>/annotations/", api.AnnotationListApi.as_view(), name="api_project_annotations"),
+    path("projects/<int:pk>/queue/next/", api.QueueNextApi.as_view(), name="api_queue_next"),
 ]

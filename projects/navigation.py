@@ -14,6 +14,7 @@ from .permissions import can
 SECTIONS = [
     ("project_detail", "Overview", "view_project"),
     ("label", "Label", "label"),
+    ("review", "Review", "review"),
     ("import_samples", "Import", "import"),
     ("lf_studio", "LF studio", "view_lfs"),
     ("dashboard", "Dashboard", "view_dashboard"),

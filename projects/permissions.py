@@ -26,6 +26,8 @@ RULES: dict[str, frozenset[str]] = {
     "import": STAFF,
     "export": STAFF,
     "manage_project": frozenset({Role.ADMIN}),
+    # Adjudicate disagreements, and see every hand label and comment with who gave it.
+    "review": frozenset({Role.ADMIN, Role.REVIEWER}),
 }
 
 

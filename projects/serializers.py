@@ -147,6 +147,9 @@ class AnnotationInput(serializers.Serializer):
     label = serializers.CharField(
         allow_null=True, help_text="A class name of the project; null records a skip."
     )
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Why, for a skip (optional)."
+    )
 
 
 class AnnotationOutput(serializers.ModelSerializer):
@@ -159,3 +162,18 @@ class AnnotationOutput(serializers.ModelSerializer):
 
     def get_label(self, annotation: Annotation) -> str | None:
         return annotation.project.label_name(annotation.label)
+
+
+class QueueSampleOutput(serializers.ModelSerializer):
+    """A sample as the queue hands it to an annotator: what they label, nothing of gold or others' labels."""
+
+    others = serializers.SerializerMethodField(
+        help_text="Others' labels by class; only in projects that are not blind (else null)."
+    )
+
+    class Meta:
+        model = Sample
+        fields = ["id", "row", "external_id", "text", "fields", "claimed_until", "others"]
+
+    def get_others(self, sample: Sample) -> list[dict] | None:
+        return self.context.get("others")

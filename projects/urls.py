@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import review, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<int:pk>/", views.project_detail, name="project_detail"),
     path("projects/<int:pk>/label/", views.label, name="label"),
+    path("projects/<int:pk>/label/comment/", views.label_comment, name="label_comment"),
+    path("projects/<int:pk>/review/", review.review, name="review"),
     path("projects/<int:pk>/import/", views.import_samples, name="import_samples"),
     path("projects/<int:pk>/import/<str:token>/", views.import_map, name="import_map"),
     path("projects/<int:pk>/imports/<int:job_id>/", views.import_job, name="import_job"),

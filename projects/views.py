@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import selectors, services, uploads
+from . import queue, selectors, services, uploads
 from .forms import AddMemberForm, MappingForm, ProjectForm, RoleForm, UploadForm
 from .models import ImportJob, Membership, Role, Sample
 from .navigation import nav_for, url_or_none
@@ -78,7 +78,7 @@ def project_detail(request, pk):
         project,
         "project_detail",
         progress=progress,
-        remaining=progress["total"] - progress["labeled"] - progress["skipped"],
+        remaining=queue.remaining_for(project, user),
         can_label=can(user, "label", project),
     )
     if can(user, "view_samples", project):
@@ -238,6 +238,7 @@ def import_job(request, pk, job_id):
 def _label_context(request, project, sample: Sample | None, status: dict | None = None) -> dict:
     user = request.user
     mine = selectors.my_annotation(project, user, sample) if sample else None
+    everyone = can(user, "review", project)
     if sample is not None and mine is None:
         # The queue's head (or a sample I have not touched): "back" is my latest label.
         back, forward = selectors.my_neighbours(project, user, None)
@@ -260,6 +261,11 @@ def _label_context(request, project, sample: Sample | None, status: dict | None 
         progress=selectors.progress_for(project, user),
         status=status,
         label_url=reverse("label", args=[project.pk]),
+        comment_url=reverse("label_comment", args=[project.pk]),
+        comments=selectors.comments_for(project, user, sample, everyone=everyone) if sample else [],
+        # Blind projects show an annotator nothing of others' labels; reviewers see them on the review page.
+        others=selectors.others_labels(project, user, sample) if sample and not project.blind else None,
+        skip_reasons=project.skip_reasons,
     )
 
 
@@ -275,8 +281,10 @@ def label(request, pk):
         sample = Sample.objects.filter(project=project, pk=_int_or_404(sample_id)).first()
         if sample is None:
             raise Http404("No such sample in this project.")
+        if selectors.my_annotation(project, request.user, sample) is None:
+            queue.claim(project, request.user, sample)  # opened by hand (back, undo): keep others off it
     else:
-        sample = selectors.next_sample_for(project, request.user)
+        sample = queue.claim_next(project, request.user)
     context = _label_context(request, project, sample)
     template = "projects/label.html#card" if request.htmx else "projects/label.html"
     return render(request, template, context)
@@ -301,7 +309,8 @@ def _label_post(request, project):
             status = {"kind": "undone", "sample": sample}
             show = sample
         elif "skip" in request.POST:
-            services.annotate(project=project, sample=sample, user=user, label=None)
+            reason = request.POST.get("reason") or request.POST.get("reason_choice") or ""
+            services.annotate(project=project, sample=sample, user=user, label=None, reason=reason)
             status = {"kind": "skipped", "sample": sample}
         else:
             index = _label_index(request.POST.get("label"))
@@ -318,8 +327,43 @@ def _label_post(request, project):
         url = reverse("label", args=[project.pk])
         return redirect(f"{url}?sample={show.pk}" if show else url)
     if show is None:
-        show = selectors.next_sample_for(project, user)
+        show = queue.claim_next(project, user)
+    elif selectors.my_annotation(project, user, show) is None:
+        queue.claim(project, user, show)
     return render(request, "projects/label.html#card", _label_context(request, project, show, status))
+
+
+@login_required
+@require_POST
+def label_comment(request, pk):
+    """Add a comment on the sample being labeled; answers with the sample's comments (the htmx fragment)."""
+    project = project_for(request.user, pk, "label")
+    sample = Sample.objects.filter(project=project, pk=_int_or_404(request.POST.get("sample"))).first()
+    if sample is None:
+        raise Http404("No such sample in this project.")
+    error = None
+    try:
+        services.add_comment(project=project, sample=sample, user=request.user, text=request.POST.get("text"))
+    except ServiceError as exc:
+        error = exc.message
+    if not request.htmx:
+        if error:
+            messages.error(request, f"Comment not saved: {error}.")
+        else:
+            messages.success(request, "Comment saved.")
+        return redirect(f"{reverse('label', args=[project.pk])}?sample={sample.pk}")
+    everyone = can(request.user, "review", project)
+    context = _page(
+        request,
+        project,
+        "label",
+        sample=sample,
+        comments=selectors.comments_for(project, request.user, sample, everyone=everyone),
+        comment_url=reverse("label_comment", args=[project.pk]),
+        comment_error=error,
+        comment_text=request.POST.get("text", "") if error else "",
+    )
+    return render(request, "projects/label.html#comments", context, status=INVALID if error else 200)
 
 
 def _label_index(raw) -> int:

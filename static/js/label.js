@@ -34,6 +34,14 @@
     help.open = force === undefined ? !help.open : force;
   }
 
+  // Esc in the reason or comment field gives the keys back to the page.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !event.target.closest("#labeler [data-focus-key]")) return;
+    const card = document.getElementById("label-card");
+    event.target.blur();
+    if (card) card.focus({ preventScroll: true });
+  });
+
   document.addEventListener("keydown", (event) => {
     const root = labeler();
     if (!root || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
@@ -47,6 +55,13 @@
       toggleHelp(false);
       return;
     }
+    // Keys that move into a text field (skip reason, comment) rather than press a button.
+    const field = root.querySelector(`[data-focus-key="${CSS.escape(event.key)}"]`);
+    if (field) {
+      event.preventDefault();
+      field.focus();
+      return;
+    }
     const control = root.querySelector(`[data-key="${CSS.escape(event.key)}"]`);
     if (!control) return;
     event.preventDefault();
@@ -56,7 +71,8 @@
   // While a label is being saved, the card on screen is about to be replaced: a second press would be
   // meant for a sample not shown yet, so it is refused, visibly.
   document.addEventListener("click", (event) => {
-    const control = event.target.closest("#labeler [data-key]");
+    // Buttons without a key too (skip with a reason, add comment): Enter in their field clicks them.
+    const control = event.target.closest('#labeler [data-key], #labeler button[type="submit"]');
     if (!control) return;
     if (pending) {
       event.preventDefault();

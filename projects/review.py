@@ -1,0 +1,90 @@
+"""The review page: samples whose hand labels disagree, one at a time, adjudicated with a key.
+
+Reviewers and admins see each hand label with who gave it; the label they choose becomes the sample's gold
+label (projects.services.adjudicate), and the next disagreement comes back.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from . import selectors, services
+from .models import Sample
+from .navigation import nav_for
+from .permissions import project_for, role_of
+from .services import ServiceError
+
+INVALID = 422
+
+
+def _sample_or_404(project, raw) -> Sample:
+    try:
+        pk = int(raw)
+    except (TypeError, ValueError):
+        raise Http404("No such sample in this project.") from None
+    sample = Sample.objects.filter(project=project, pk=pk).first()
+    if sample is None:
+        raise Http404("No such sample in this project.")
+    return sample
+
+
+def _next_disputed(project, after_row: int | None = None) -> Sample | None:
+    disputed = selectors.disputed(project)
+    if after_row is not None:
+        disputed = disputed.filter(row__gt=after_row)
+    return disputed.first()
+
+
+def _context(request, project, sample: Sample | None, status: dict | None = None) -> dict:
+    url = reverse("review", args=[project.pk])
+    after = _next_disputed(project, sample.row) if sample else None
+    adjudication = selectors.adjudication_of(sample) if sample else None
+    return {
+        "project": project,
+        "nav": nav_for(request, project, "review"),
+        "role": role_of(request.user, project),
+        "sample": sample,
+        "hand_labels": selectors.hand_labels_of(project, sample) if sample else [],
+        "adjudication": adjudication,
+        "adjudicated_name": project.label_name(adjudication.label) if adjudication else None,
+        "comments": selectors.comments_for(project, request.user, sample, everyone=True) if sample else [],
+        "keys": project.label_keys(),
+        "waiting": selectors.disputed(project).count(),
+        "next_sample": after,
+        "review_url": url,
+        "status": status,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review(request, pk):
+    project = project_for(request.user, pk, "review")
+    template = "projects/review.html#card" if request.htmx else "projects/review.html"
+    if request.method == "POST":
+        sample = _sample_or_404(project, request.POST.get("sample"))
+        try:
+            label = int(request.POST.get("label", ""))
+        except ValueError:
+            label = -1
+        try:
+            services.adjudicate(project=project, sample=sample, user=request.user, label=label)
+        except ServiceError as exc:
+            status = {"kind": "error", "sample": sample, "message": exc.message}
+            return render(request, template, _context(request, project, sample, status), status=INVALID)
+        status = {"kind": "saved", "sample": sample, "label": project.label_name(label)}
+        if not request.htmx:
+            messages.success(request, f"Adjudicated sample {sample.external_id} as {status['label']}.")
+            return redirect("review", project.pk)
+        following = _next_disputed(project, sample.row) or _next_disputed(project)
+        return render(request, template, _context(request, project, following, status))
+    if request.GET.get("sample"):
+        sample = _sample_or_404(project, request.GET["sample"])
+    else:
+        sample = _next_disputed(project)
+    return render(request, template, _context(request, project, sample))
