@@ -152,7 +152,9 @@ class Sample(models.Model):
         indexes = [
             models.Index(fields=["project", "split", "row"]),
             models.Index(fields=["project", "row"], condition=models.Q(queued=True), name="sample_queued"),
-            models.Index(fields=["project", "row"], condition=models.Q(disputed=True), name="sample_disputed"),
+            models.Index(
+                fields=["project", "row"], condition=models.Q(disputed=True), name="sample_disputed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -268,3 +270,77 @@ class ImportJob(models.Model):
         if not self.total:
             return 0
         return min(99, int(100 * self.processed / self.total))
+
+
+class ApiToken(models.Model):
+    """A named API key of one user. Only its SHA-256 is kept: the key itself is shown once, when made.
+
+    Several per user (one per script or machine), so revoking one does not break the others.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    # The key's first characters, shown in the list so a person can tell their keys apart.
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.name}"
+
+
+class Invitation(models.Model):
+    """An admin's invitation to join a project with a role, by a link (email blank) or sent to an email.
+
+    The link works once, until it expires or an admin revokes it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    email = models.EmailField(blank=True)
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.project_id} as {self.role}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which LF, label, member or setting of a project, and when. Written by the services."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # "<target type>.<verb>", e.g. "lf.created", "member.role_changed".
+    action = models.CharField(max_length=40)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    # What the target was called at the time (it may be renamed or deleted later).
+    target_label = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        # The log page reads newest first by keyset (id below the last one shown).
+        indexes = [models.Index(fields=["project", "-id"], name="audit_project_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id} by {self.actor_id}"
