@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from projects import audit
 from projects.models import JobStatus, Project, Sample
 from projects.services import ServiceError
 
@@ -78,7 +79,8 @@ def create_lf(*, project: Project, user, name, kind, label, config, active: bool
     if LabelingFunction.objects.live().filter(project=project, name=name).exists():
         raise ServiceError(f"there is already a labeling function named {name!r}", "name")
     lf = LabelingFunction.objects.create(project=project, name=name, active=bool(active), created_by=user)
-    _new_version(lf, user=user, kind=kind, label=index, config=clean)
+    version = _new_version(lf, user=user, kind=kind, label=index, config=clean)
+    audit.record(project, user, "lf.created", lf, target_label=name, kind=kind, version=version.number)
     return lf
 
 
@@ -99,6 +101,14 @@ def update_lf(
     if active is not None:
         lf.active = bool(active)
     lf.save(update_fields=["name", "active"])
+    audit.record(
+        project,
+        user,
+        "lf.changed",
+        lf,
+        target_label=lf.name,
+        **audit.given(name=name, kind=kind, label=label, config=config, active=active),
+    )
     if kind is not None or label is not None or config is not None:
         new = _clean_definition(
             project,
@@ -118,6 +128,7 @@ def update_lf(
 def delete_lf(*, lf: LabelingFunction, user) -> None:
     LabelingFunction.objects.filter(pk=lf.pk).update(deleted_at=timezone.now(), active=False)
     project = lf.project
+    audit.record(project, user, "lf.deleted", lf, target_label=lf.name)
     transaction.on_commit(lambda: request_refit(project=project))
 
 

@@ -75,7 +75,7 @@ class ProjectDetailApi(APIView):
     def patch(self, request, pk: int):
         project = project_for(request.user, pk, "manage_project")
         data = valid_input(ProjectUpdateInput, request.data)
-        project = services.update_project(project=project, **data)
+        project = services.update_project(project=project, user=request.user, **data)
         return Response(ProjectOutput(project, context={"request": request}).data)
 
 

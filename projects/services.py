@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import importer
+from . import audit, importer
 from .models import (
     Adjudication,
     Annotation,
@@ -73,12 +73,13 @@ def create_project(*, user, name: str, labels, description: str = "", instructio
         created_by=user,
     )
     Membership.objects.create(project=project, user=user, role=Role.ADMIN)
+    audit.record(project, user, "project.created", project, labels=project.labels)
     return project
 
 
 @transaction.atomic
 def update_project(
-    *, project: Project, name=None, description=None, instructions=None, labels=None
+    *, project: Project, name=None, description=None, instructions=None, labels=None, user=None
 ) -> Project:
     if name is not None:
         if not name.strip():
@@ -99,14 +100,22 @@ def update_project(
             )
         project.labels = new
     project.save()
+    audit.record(
+        project,
+        user,
+        "setting.changed",
+        project,
+        **audit.given(name=name, description=description, instructions=instructions, labels=labels),
+    )
     return project
 
 
 @transaction.atomic
-def add_member(*, project: Project, user, role: str) -> Membership:
+def add_member(*, project: Project, user, role: str, by=None) -> Membership:
     if role not in Role.values:
         raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", "role")
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    audit.record(project, by, "member.added", membership, target_label=user.username, role=role)
     return membership
 
 
@@ -118,7 +127,7 @@ def _keep_an_admin(project: Project, user) -> None:
 
 
 @transaction.atomic
-def change_role(*, project: Project, user, role: str) -> Membership:
+def change_role(*, project: Project, user, role: str, by=None) -> Membership:
     if role not in Role.values:
         raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", "role")
     membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
@@ -126,19 +135,29 @@ def change_role(*, project: Project, user, role: str) -> Membership:
         raise ServiceError(f"{user} is not a member of this project", "user")
     if membership.role == Role.ADMIN and role != Role.ADMIN:
         _keep_an_admin(project, user)
+    audit.record(
+        project,
+        by,
+        "member.role_changed",
+        membership,
+        target_label=user.username,
+        old=membership.role,
+        new=role,
+    )
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
 
 
 @transaction.atomic
-def remove_member(*, project: Project, user) -> None:
+def remove_member(*, project: Project, user, by=None) -> None:
     """Take the user out of the project; their hand labels stay (they are the project's data)."""
     membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
     if membership is None:
         raise ServiceError(f"{user} is not a member of this project", "user")
     if membership.role == Role.ADMIN:
         _keep_an_admin(project, user)
+    audit.record(project, by, "member.removed", membership, target_label=user.username, role=membership.role)
     membership.delete()
 
 
@@ -198,6 +217,7 @@ def start_import(*, project: Project, user, upload: UploadedFile, options: dict)
         project=project, created_by=user, filename=upload.name[:255], options=clean
     )
     job.file.save(upload.name, upload, save=True)
+    audit.record(project, user, "import.started", job, target_label=job.filename)
     from .tasks import run_import
 
     transaction.on_commit(lambda: run_import.delay(job.pk))
@@ -316,10 +336,19 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None, reaso
     reason = (reason or "").strip() if label is None else ""
     if len(reason) > 200:
         raise ServiceError("a skip reason can have at most 200 characters", "reason")
-    annotation, _ = Annotation.objects.update_or_create(
+    annotation, created = Annotation.objects.update_or_create(
         sample=sample,
         annotator=user,
         defaults={"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN},
+    )
+    audit.record(
+        project,
+        user,
+        "label.created" if created else "label.changed",
+        annotation,
+        target_label=sample.external_id,
+        label_name=project.label_name(label),
+        skipped=label is None,
     )
     _release_claim(sample, user)
     if _refresh_gold(sample):
@@ -330,6 +359,8 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None, reaso
 @transaction.atomic
 def remove_annotation(*, project: Project, sample: Sample, user) -> bool:
     deleted, _ = Annotation.objects.filter(project=project, sample=sample, annotator=user).delete()
+    if deleted:
+        audit.record(project, user, "label.removed", sample, target_label=sample.external_id)
     if deleted and _refresh_gold(sample):
         _gold_changed(project, sample)
     return bool(deleted)
@@ -344,6 +375,14 @@ def adjudicate(*, project: Project, sample: Sample, user, label: int) -> Adjudic
         raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
     adjudication, _ = Adjudication.objects.update_or_create(
         sample=sample, defaults={"project": project, "reviewer": user, "label": label}
+    )
+    audit.record(
+        project,
+        user,
+        "label.adjudicated",
+        sample,
+        target_label=sample.external_id,
+        label_name=project.label_name(label),
     )
     if _refresh_gold(sample):
         _gold_changed(project, sample)
@@ -364,7 +403,7 @@ def add_comment(*, project: Project, sample: Sample, user, text: str) -> Comment
 
 @transaction.atomic
 def update_workflow(
-    *, project: Project, overlap=None, queue_order=None, blind=None, skip_reasons=None
+    *, project: Project, overlap=None, queue_order=None, blind=None, skip_reasons=None, user=None
 ) -> Project:
     """Change how the project's annotation works; a new overlap re-queues or retires samples at once."""
     if overlap is not None:
@@ -390,6 +429,13 @@ def update_workflow(
     if overlap is not None:
         project.overlap = overlap
     project.save()
+    audit.record(
+        project,
+        user,
+        "setting.changed",
+        project,
+        **audit.given(overlap=overlap, queue_order=queue_order, blind=blind, skip_reasons=skip_reasons),
+    )
     if overlap is not None and overlap != old_overlap:
         # One statement over the project's samples; a settings change, not a per-request cost.
         waiting = Q(hand_labels__lt=overlap, adjudication__isnull=True)

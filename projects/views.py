@@ -399,7 +399,9 @@ def members(request, pk):
             form.add_error("username", f"{username} is already a member; change their role in the list.")
         else:
             try:
-                services.add_member(project=project, user=user, role=form.cleaned_data["role"])
+                services.add_member(
+                    project=project, user=user, role=form.cleaned_data["role"], by=request.user
+                )
             except ServiceError as exc:
                 _form_error(form, exc)
             else:
@@ -423,13 +425,15 @@ def member_update(request, pk, user_id):
     name = membership.user.username
     try:
         if "remove" in request.POST:
-            services.remove_member(project=project, user=membership.user)
+            services.remove_member(project=project, user=membership.user, by=request.user)
             messages.success(request, f"Removed {name} from the project.")
         else:
             form = RoleForm(request.POST)
             if not form.is_valid():
                 raise ServiceError("choose a role", "role")
-            services.change_role(project=project, user=membership.user, role=form.cleaned_data["role"])
+            services.change_role(
+                project=project, user=membership.user, role=form.cleaned_data["role"], by=request.user
+            )
             messages.success(request, f"{name} is now {Role(form.cleaned_data['role']).label.lower()}.")
     except ServiceError as exc:
         messages.error(request, f"{name}: {exc.message[0].upper()}{exc.message[1:]}.")
