@@ -32,8 +32,8 @@ CLAIM_TTL = timedelta(minutes=10)
 # falls back to row order (the walk resumes where it stopped on the next request: see _frontier).
 WINDOW = 512
 MAX_WINDOWS = 8
-# Candidates of a window locked at once: few, so concurrent annotators skip them rather than queue behind.
-LOCK_BATCH = 8
+# A locked candidate whose compare-and-set still fails (claimed between read and lock) is retried this often.
+LOCK_TRIES = 5
 
 # name -> provider(project) -> (key, load) or None when there is nothing to order by (no run yet).
 OrderProvider = Callable[[Project], "tuple[Hashable, Callable[[], np.ndarray]] | None"]
@@ -176,25 +176,27 @@ def _from_priority(project: Project, user, now, cache_key, rows: np.ndarray) -> 
         ranked = [found[row][0] for row in rows_here if row in found and found[row][1]]
         if not ranked:
             continue
-        position = {pk: i for i, pk in enumerate(ranked)}
-        for first in range(0, len(ranked), LOCK_BATCH):
-            batch = ranked[first : first + LOCK_BATCH]
-            free = list(_waiting(project, user, now).filter(pk__in=batch).select_for_update(skip_locked=True))
-            free.sort(key=lambda s: position[s.pk])
-            sample = _take(project, user, free, now)
+        for pk in ranked:
+            # One row locked at a time: a row another request holds is skipped, not waited for, and nobody
+            # holds rows they will not take.
+            free = _waiting(project, user, now).filter(pk=pk).select_for_update(skip_locked=True).first()
+            sample = _take(project, user, [free], now) if free else None
             if sample is not None:
                 return sample
     return None
 
 
+def _restart(cache_key, user) -> bool:
+    with _lock:
+        return _frontier.pop((*cache_key, user.pk), 0) > 0
+
+
 def _from_rows(project: Project, user, now) -> Sample | None:
-    for _ in range(5):
-        candidates = list(
-            _waiting(project, user, now).order_by("row").select_for_update(skip_locked=True)[:LOCK_BATCH]
-        )
-        if not candidates:
+    for _ in range(LOCK_TRIES):
+        candidate = _waiting(project, user, now).order_by("row").select_for_update(skip_locked=True).first()
+        if candidate is None:
             return None
-        sample = _take(project, user, candidates, now)
+        sample = _take(project, user, [candidate], now)
         if sample is not None:
             return sample
     return None
@@ -209,6 +211,10 @@ def claim_next(project: Project, user, *, now=None) -> Sample | None:
         sample = _held(project, user, now)
         if sample is None and priority is not None:
             sample = _from_priority(project, user, now, *priority)
+            if sample is None and _restart(priority[0], user):
+                # Nothing after where this user's walk stood: look again from the top once, for samples an
+                # undo put back, before row order takes over.
+                sample = _from_priority(project, user, now, *priority)
         if sample is None:
             sample = _from_rows(project, user, now)
     return sample

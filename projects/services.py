@@ -321,8 +321,8 @@ def _gold_changed(project: Project, sample: Sample) -> None:
 
 def _release_claim(sample: Sample, user) -> None:
     """Labeling or skipping a sample ends the annotator's claim on it, so the queue can hand it on."""
-    if sample.claimed_by_id == user.pk:
-        Sample.objects.filter(pk=sample.pk, claimed_by=user).update(claimed_by=None, claimed_until=None)
+    # Asked of the row, not of the object in hand: the caller's copy may predate the claim.
+    if Sample.objects.filter(pk=sample.pk, claimed_by=user).update(claimed_by=None, claimed_until=None):
         sample.claimed_by, sample.claimed_until = None, None
 
 
