@@ -63,7 +63,7 @@ class MatrixCompletion(ConfusionModel):
         class_balance=None,
         l2: float = 1e-2,
         init_accuracy: float = 0.7,
-        max_iter: int = 200,
+        max_iter: int = 100,
         seed: int = 0,
     ):
         super().__init__(cardinality, abstain=abstain, seed=seed)

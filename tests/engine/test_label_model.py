@@ -125,10 +125,10 @@ def test_learned_models_survive_tiny_matrices(cls, n):
 
 @pytest.mark.parametrize("k", [2, 3, 7, 20])
 def test_cardinalities_from_2_to_20(k):
-    L, y, _ = make_crowd(n=300, m=6, k=k)
+    L, y, _ = make_crowd(n=200, m=5, k=k)
     for model in (LabelModel(k), DawidSkene(k), MatrixCompletion(k), MajorityVote(k)):
         model.fit(L)
-        check_proba(model.predict_proba(L), 300, k)
+        check_proba(model.predict_proba(L), 200, k)
         pred = model.predict(L)
         assert pred.max() < k
 
@@ -179,9 +179,9 @@ def test_duplicated_sources_do_not_crash_and_stay_sane():
 
 
 def test_fits_are_deterministic():
-    L, y = make_lfs()
-    a = LabelModel(2, seed=3).fit(L, L_dev=L[:80], Y_dev=y[:80])
-    b = LabelModel(2, seed=3).fit(L, L_dev=L[:80], Y_dev=y[:80])
+    L, y = make_lfs(n=300)
+    a = LabelModel(2, seed=3).fit(L, L_dev=L[:60], Y_dev=y[:60])
+    b = LabelModel(2, seed=3).fit(L, L_dev=L[:60], Y_dev=y[:60])
     np.testing.assert_array_equal(a.predict_proba(L), b.predict_proba(L))
     np.testing.assert_array_equal(a.predict(L, tie_policy="random"), b.predict(L, tie_policy="random"))
     assert a.describe() == b.describe()
