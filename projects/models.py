@@ -248,6 +248,11 @@ class ImportJob(models.Model):
     total = models.PositiveIntegerField(null=True, blank=True)
     imported = models.PositiveIntegerField(default=0)
     labels_imported = models.PositiveIntegerField(default=0)
+    # Rows of the file whose id the project already had: left as they were, or updated (on_duplicate).
+    skipped = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    # Rows handled by the second pass (the write), so the bar keeps moving after the check.
+    written = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -265,11 +270,26 @@ class ImportJob(models.Model):
 
     @property
     def percent(self) -> int:
+        """The first half of the bar is the check (total estimated from the bytes read), the second the write."""
         if self.status == JobStatus.DONE:
             return 100
         if not self.total:
             return 0
-        return min(99, int(100 * self.processed / self.total))
+        return min(99, int(50 * (min(self.processed, self.total) + self.written) / self.total))
+
+    @property
+    def report(self) -> str:
+        """What the import did, in a sentence: "Imported 990 samples; 10 duplicates skipped"."""
+        if self.status != JobStatus.DONE:
+            return ""
+        parts = [f"Imported {self.imported:,} sample{'' if self.imported == 1 else 's'}"]
+        if self.labels_imported:
+            parts.append(f"{self.labels_imported:,} with a label")
+        if self.skipped:
+            parts.append(f"{self.skipped:,} duplicate{'' if self.skipped == 1 else 's'} skipped")
+        if self.updated:
+            parts.append(f"{self.updated:,} duplicate{'' if self.updated == 1 else 's'} updated")
+        return "; ".join(parts)
 
 
 class ApiToken(models.Model):
