@@ -176,6 +176,10 @@ X_FRAME_OPTIONS = "DENY"
 # Uploads over this size are refused before any parsing (bytes).
 CHORUS_MAX_UPLOAD_BYTES = env_int("CHORUS_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
 CHORUS_MAX_TEXT_CHARS = env_int("CHORUS_MAX_TEXT_CHARS", 100_000)
+# A compressed upload (gzip, zip) may unpack to at most this many bytes, and at most this many times its
+# compressed size: past either it is refused as a zip bomb.
+CHORUS_MAX_DECOMPRESSED_BYTES = env_int("CHORUS_MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024)
+CHORUS_MAX_COMPRESSION_RATIO = env_int("CHORUS_MAX_COMPRESSION_RATIO", 200)
 # One LF application is cut into chunks of this many rows, spread over the workers.
 CHORUS_APPLY_CHUNK_ROWS = env_int("CHORUS_APPLY_CHUNK_ROWS", 200_000)
 # Hosts that external-service labeling functions may call ("*" for any); empty: none.

@@ -289,7 +289,8 @@ def wait_for_idle_worker(timeout: float = 60.0) -> None:
     def idle():
         if broker.llen(queue):
             return False
-        inspect = app.control.inspect(timeout=1.0)
+        # One worker listens on this broker: stop waiting for replies as soon as it has answered.
+        inspect = app.control.inspect(timeout=2.0, limit=1)
         busy = [inspect.active() or {}, inspect.reserved() or {}]
         return not any(tasks for replies in busy for tasks in replies.values())
 
