@@ -7,5 +7,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("projects.api_urls")),
+    path("", include("projects.member_api_urls")),
     path("", include("labeling.api_urls")),
 ]

@@ -28,6 +28,8 @@ RULES: dict[str, frozenset[str]] = {
     "manage_project": frozenset({Role.ADMIN}),
     # Adjudicate disagreements, and see every hand label and comment with who gave it.
     "review": frozenset({Role.ADMIN, Role.REVIEWER}),
+    # Who did what and when: it names every member and what they labeled, so admins only.
+    "view_audit": frozenset({Role.ADMIN}),
 }
 
 

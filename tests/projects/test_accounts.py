@@ -1,0 +1,141 @@
+"""Accounts: password reset by email, and API tokens made, used and revoked in the browser."""
+
+import re
+
+from django.core import mail
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from projects.models import ApiToken
+from tests.conftest import make_project
+
+
+def _make_token(client, name="laptop"):
+    response = client.post(reverse("api_tokens"), {"name": name})
+    assert response.status_code == 201
+    return re.search(r'id="new-key" type="text" readonly value="(chorus_[^"]+)"', response.content.decode())[
+        1
+    ]
+
+
+def _api(key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+# --- password reset ------------------------------------------------------------------------------------------
+
+
+def test_sign_in_page_links_to_password_reset(client, db):
+    assert reverse("password_reset") in client.get(reverse("login")).content.decode()
+
+
+def test_password_reset_sends_a_link_that_sets_a_new_password(client, alice):
+    response = client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["alice@example.com"]
+    link = re.search(r"https?://[^/]+(/password-reset/[^\s]+/)", mail.outbox[0].body)[1]
+    form = client.get(link, follow=True)  # Django moves the token out of the URL into the session
+    assert form.status_code == 200
+    assert "Choose a new password" in form.content.decode()
+    done = client.post(
+        form.redirect_chain[-1][0], {"new_password1": "a-fresh-pass-77", "new_password2": "a-fresh-pass-77"}
+    )
+    assert done.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password("a-fresh-pass-77")
+    # The link worked once.
+    again = client.get(link, follow=True)
+    assert "not valid any more" in again.content.decode()
+
+
+def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(client, alice):
+    response = client.post(reverse("password_reset"), {"email": "nobody@example.com"}, follow=True)
+    assert "If an account has that email" in response.content.decode()
+    assert mail.outbox == []
+
+
+# --- API tokens ------------------------------------------------------------------------------------------------
+
+
+def test_a_new_token_is_shown_once_and_works_for_the_api(client, alice):
+    client.force_login(alice)
+    make_project(alice, name="Mine")
+    key = _make_token(client)
+    response = _api(key).get("/api/projects/")
+    assert response.status_code == 200
+    assert [p["name"] for p in response.json()] == ["Mine"]
+    listing = client.get(reverse("api_tokens")).content.decode()
+    assert "laptop" in listing
+    assert key not in listing  # only its first characters are ever shown again
+    assert key[:13] in listing
+
+
+def test_only_a_digest_of_the_key_is_stored(client, alice):
+    client.force_login(alice)
+    key = _make_token(client)
+    token = ApiToken.objects.get(user=alice)
+    assert key not in (token.digest, token.prefix)
+    assert len(token.digest) == 64
+
+
+def test_a_user_has_several_named_tokens_and_revoking_one_keeps_the_others(client, alice):
+    client.force_login(alice)
+    laptop, server = _make_token(client, "laptop"), _make_token(client, "server")
+    token = ApiToken.objects.get(user=alice, name="laptop")
+    response = client.post(reverse("api_token_revoke", args=[token.pk]))
+    assert response.status_code == 302
+    assert _api(laptop).get("/api/projects/").status_code == 401
+    assert _api(server).get("/api/projects/").status_code == 200
+
+
+def test_a_token_without_a_name_is_refused_in_place(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("api_tokens"), {"name": "  "})
+    assert response.status_code == 422
+    assert "give the token a name" in response.content.decode().lower()
+    assert not ApiToken.objects.exists()
+
+
+def test_a_duplicate_token_name_is_refused(client, alice):
+    client.force_login(alice)
+    _make_token(client, "ci")
+    response = client.post(reverse("api_tokens"), {"name": "ci"})
+    assert response.status_code == 422
+    assert ApiToken.objects.filter(user=alice).count() == 1
+
+
+def test_nobody_can_revoke_or_see_another_users_token(client, alice, eve):
+    client.force_login(alice)
+    _make_token(client, "alice's")
+    token = ApiToken.objects.get(user=alice)
+    client.force_login(eve)
+    assert "alice&#x27;s" not in client.get(reverse("api_tokens")).content.decode()
+    assert client.post(reverse("api_token_revoke", args=[token.pk])).status_code == 404
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+
+
+def test_the_tokens_page_needs_signing_in(client, db):
+    response = client.get(reverse("api_tokens"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_token_records_when_it_was_last_used(client, alice):
+    client.force_login(alice)
+    key = _make_token(client)
+    assert ApiToken.objects.get(user=alice).last_used_at is None
+    _api(key).get("/api/projects/")
+    assert ApiToken.objects.get(user=alice).last_used_at is not None
+
+
+def test_a_made_up_key_is_refused(db):
+    assert _api("chorus_not-a-real-key").get("/api/projects/").status_code == 401
+
+
+def test_a_drf_authtoken_key_still_works_beside_named_tokens(alice):
+    from tests.conftest import token_client
+
+    assert token_client(alice).get("/api/projects/").status_code == 200
