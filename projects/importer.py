@@ -1,25 +1,32 @@
-"""Reading an uploaded file of samples: decode, parse, validate every row, then write all or nothing.
+"""Importing a file of samples: check every record in a first streaming pass, then write in a second pass
+inside one transaction, all or nothing.
 
-Every problem is reported as an ImportProblem naming the line and field, and nothing is written unless the
-whole file is valid.
+Nothing holds the file's rows in memory: the first pass keeps only the ids it has seen (to find
+duplicates), the second re-reads the file and streams samples to the database (COPY on PostgreSQL).
+Every problem is an ImportProblem naming the line (or row) and field; nothing is written unless the whole
+file is valid.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
+from array import array
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
+from django.utils import timezone
 
+from . import formats
+from .formats import FORMATS, ImportFailed, ImportProblem, decoded_lines, guess_format  # noqa: F401
 from .models import Annotation, Project, Sample, Split
 
-FORMATS = ("csv", "jsonl")
+ON_DUPLICATE = ("fail", "skip", "update")
 SPLIT_ALIASES = {
     "train": Split.TRAIN,
     "dev": Split.DEV,
@@ -31,28 +38,12 @@ SPLIT_ALIASES = {
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 # Stop collecting after this many problems: the first ones are what a person fixes first.
 MAX_PROBLEMS = 20
+# Samples per INSERT (SQLite) and per update batch; PostgreSQL streams them all through one COPY.
 BATCH = 2000
-
-
-@dataclass
-class ImportProblem:
-    message: str
-    line: int | None = None
-    field: str | None = None
-
-    def as_dict(self) -> dict:
-        out: dict = {"message": self.message}
-        if self.line is not None:
-            out["line"] = self.line
-        if self.field is not None:
-            out["field"] = self.field
-        return out
-
-
-class ImportFailed(Exception):
-    def __init__(self, problems: list[ImportProblem]):
-        super().__init__("; ".join(p.message for p in problems))
-        self.problems = problems
+# Ids looked up per query when checking which are already in the project.
+ID_CHUNK = 10_000
+# Progress is written at most this often (seconds): often enough for a bar, rare enough to cost nothing.
+PROGRESS_EVERY = 0.5
 
 
 @dataclass
@@ -63,12 +54,18 @@ class ImportOptions:
     split_field: str | None = None
     label_map: dict[str, str] = field(default_factory=dict)
     format: str | None = None
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    on_duplicate: str = "fail"
+    # Which other fields to keep with each sample; None keeps them all.
+    metadata_fields: list[str] | None = None
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = 0
 
     @classmethod
     def from_dict(cls, data: dict) -> ImportOptions:
         ratios = data.get("ratios") or DEFAULT_RATIOS
+        metadata = data.get("metadata_fields")
         return cls(
             text_field=data["text_field"],
             id_field=data.get("id_field") or None,
@@ -76,9 +73,18 @@ class ImportOptions:
             split_field=data.get("split_field") or None,
             label_map={str(k): str(v) for k, v in (data.get("label_map") or {}).items()},
             format=data.get("format") or None,
+            encoding=data.get("encoding") or "utf-8",
+            delimiter=data.get("delimiter") or None,
+            on_duplicate=data.get("on_duplicate") or "fail",
+            metadata_fields=list(metadata) if metadata is not None else None,
             ratios=tuple(float(r) for r in ratios),
             seed=int(data.get("seed") or 0),
         )
+
+    @property
+    def wanted(self) -> list[str]:
+        named = [self.text_field, self.id_field, self.label_field, self.split_field]
+        return [f for f in named if f] + [f for f in self.metadata_fields or [] if f not in named]
 
 
 @dataclass
@@ -92,232 +98,25 @@ class ParsedRow:
 
 
 @dataclass
+class Plan:
+    """What the first pass learnt: how many rows, and each id's line (None without an id field)."""
+
+    rows: int
+    lines_of: dict[str, int] | None
+    labels: int
+    # Without an id field: each row's line, 4 bytes a row, to name the line of a taken row-number id.
+    lines: array | None = None
+
+
+@dataclass
 class ImportResult:
     imported: int
     labels_imported: int
     first_row: int
-
-
-def guess_format(filename: str, explicit: str | None) -> str:
-    if explicit:
-        fmt = explicit.lower()
-        if fmt not in FORMATS:
-            raise ImportFailed(
-                [ImportProblem(f"unknown format {explicit!r}; choose one of {', '.join(FORMATS)}")]
-            )
-        return fmt
-    lower = filename.lower()
-    if lower.endswith(".csv"):
-        return "csv"
-    if lower.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    raise ImportFailed(
-        [
-            ImportProblem(
-                f"cannot tell the format of {filename!r} from its name; name it .csv or .jsonl, or choose one"
-            )
-        ]
-    )
-
-
-def decoded_lines(stream, encoding: str = "utf-8") -> Iterator[str]:
-    """Lines of the file, split on '\\n' only (so other line separators stay inside the text).
-
-    A UTF-8 byte order mark at the very start is dropped; one anywhere else is text and is kept. An
-    undecodable byte raises ImportFailed naming the encoding, the byte offset (from the start of the file,
-    BOM included) and the line.
-    """
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    offset = 0  # bytes of the file handed to the decoder before this chunk
-    newlines_before = 0
-    pending = ""
-    first = True
-    while True:
-        chunk = stream.read(1 << 20)
-        final = not chunk
-        try:
-            text = decoder.decode(chunk, final=final)
-        except UnicodeDecodeError as exc:
-            # exc.start counts from the bytes the decoder still held from the last chunk, then this chunk.
-            carried = decoder.getstate()[0]
-            data = carried + chunk
-            at = offset - len(carried) + exc.start
-            line = newlines_before + data[: exc.start].count(b"\n") + 1
-            bad = data[exc.start : exc.end].hex(" ")
-            raise ImportFailed(
-                [
-                    ImportProblem(
-                        f"line {line}: the bytes at offset {at} ({bad}) are not valid {encoding} "
-                        f"({exc.reason}); save the file as UTF-8",
-                        line=line,
-                    )
-                ]
-            ) from None
-        offset += len(chunk)
-        newlines_before += chunk.count(b"\n")
-        if first and text:
-            first = False
-            if text.startswith("\ufeff"):
-                text = text[1:]
-        pending += text
-        if pending:
-            parts = pending.split("\n")
-            pending = parts.pop()
-            for part in parts:
-                yield part + "\n"
-        if final:
-            break
-    if pending:
-        yield pending
-
-
-def _csv_reason(exc: csv.Error) -> str:
-    """The csv module's message, in the words of someone who made the file rather than opened it in Python."""
-    text = str(exc)
-    if text.startswith("new-line character seen in unquoted field"):
-        return (
-            "a carriage return (\\r) outside quotes; quote the field, or save the file with \\n line endings"
-        )
-    if text == "unexpected end of data":
-        return "a quoted field is not closed before the end of the file"
-    return text
-
-
-def _records_csv(lines: Iterator[str], wanted: list[str]) -> Iterator[tuple[int, dict]]:
-    counter = _LineCounter(lines)
-    reader = csv.reader(counter, strict=True)
-    header: list[str] = []
-    while not any(h.strip() for h in header):  # blank lines before the header are not the header
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ImportFailed([ImportProblem("the file is empty")]) from None
-        except csv.Error as exc:
-            line = counter.count
-            raise ImportFailed(
-                [
-                    ImportProblem(
-                        f"line {line}: the header cannot be read as CSV ({_csv_reason(exc)})", line=line
-                    )
-                ]
-            ) from None
-    header_line = counter.count
-    header = [h.strip() for h in header]
-    repeated = sorted({h for h in header if h and header.count(h) > 1})
-    if repeated:
-        raise ImportFailed(
-            [
-                ImportProblem(
-                    f"line {header_line}: the header names the column {name!r} more than once",
-                    line=header_line,
-                    field=name,
-                )
-                for name in repeated
-            ]
-        )
-    missing = [w for w in wanted if w not in header]
-    if missing:
-        raise ImportFailed(
-            [
-                ImportProblem(
-                    f"line {header_line}: the column {name!r} is not in the header "
-                    f"(the columns are: {', '.join(header)})",
-                    line=header_line,
-                    field=name,
-                )
-                for name in missing
-            ]
-        )
-    width = len(header)
-    while True:
-        start = counter.count + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ImportFailed(
-                [
-                    ImportProblem(
-                        f"line {start}: this row cannot be read as CSV ({_csv_reason(exc)})", line=start
-                    )
-                ]
-            ) from None
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue  # a blank line
-        if len(values) != width:
-            raise ImportFailed(
-                [
-                    ImportProblem(
-                        f"line {start}: the row has {len(values)} fields but the header has {width}",
-                        line=start,
-                    )
-                ]
-            )
-        yield start, dict(zip(header, values, strict=True))
-
-
-class _LineCounter:
-    """Counts the physical lines handed to the csv reader, so records are reported by their first line."""
-
-    def __init__(self, lines: Iterator[str]):
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.lines)
-        self.count += 1
-        return line
-
-
-_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
-
-
-def _records_jsonl(
-    lines: Iterator[str], required: list[str], optional: list[str]
-) -> Iterator[tuple[int, dict]]:
-    """Records of a JSONL file. Every record needs the required fields (text, id); a record without the
-    label or split field has no label or split, but a field that no record has is a mistake in the choice."""
-    seen_any = False
-    unseen = set(optional)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        seen_any = True
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ImportFailed(
-                [ImportProblem(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})", line=number)]
-            ) from None
-        if not isinstance(record, dict):
-            found = _JSON_TYPES.get(type(record), "null")
-            raise ImportFailed(
-                [ImportProblem(f"line {number}: expected a JSON object, found {found}", line=number)]
-            )
-        missing = [name for name in required if name not in record]
-        if missing:
-            raise ImportFailed(
-                [
-                    ImportProblem(f"line {number}: the field {name!r} is missing", line=number, field=name)
-                    for name in missing
-                ]
-            )
-        unseen.difference_update(record)
-        yield number, record
-    if not seen_any:
-        raise ImportFailed([ImportProblem("the file is empty")])
-    if unseen:
-        raise ImportFailed(
-            [
-                ImportProblem(f"no record has the field {name!r}", field=name)
-                for name in optional
-                if name in unseen
-            ]
-        )
+    skipped: int = 0
+    updated: int = 0
+    # Samples whose text, fields or label an update changed (their pks), for the caller's signals.
+    updated_ids: list[int] = field(default_factory=list)
 
 
 def _as_text(value) -> str | None:
@@ -355,99 +154,173 @@ def _unstorable(value) -> str | None:
     return None
 
 
-def parse(
-    stream, filename: str, options: ImportOptions, project: Project, on_progress: Callable | None = None
-) -> list[ParsedRow]:
-    """Parse and validate the whole file; raise ImportFailed with every problem found (up to a limit)."""
-    fmt = guess_format(filename, options.format)
-    wanted = [
-        f for f in (options.text_field, options.id_field, options.label_field, options.split_field) if f
-    ]
-    max_chars = settings.CHORUS_MAX_TEXT_CHARS
-    # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through.
-    csv.field_size_limit(max(csv.field_size_limit(), 4 * max_chars))
-    lines = decoded_lines(stream)
-    if fmt == "csv":
-        records = _records_csv(lines, wanted)
-    else:
-        required = [f for f in (options.text_field, options.id_field) if f]
-        records = _records_jsonl(lines, required, [f for f in wanted if f not in required])
-    problems: list[ImportProblem] = []
-    rows: list[ParsedRow] = []
-    seen_ids: dict[str, int] = {}
-    classes = ", ".join(project.labels)
-    max_id = Sample._meta.get_field("external_id").max_length
-    skip = {options.text_field, options.label_field}
+class _Reader:
+    """One pass over the file: (line, record) pairs, and how far into the stored file the pass has got."""
 
-    def problem(message: str, line: int, field: str | None = None) -> None:
-        problems.append(ImportProblem(f"line {line}: {message}", line=line, field=field))
+    def __init__(self, path, filename: str, options: ImportOptions):
+        self.path, self.filename, self.options = path, filename, options
+        self.fmt = guess_format(filename, options.format)
+        self.unit = formats.unit(self.fmt)
 
-    for line, record in records:
-        text = _as_text(record.get(options.text_field))
+    def __iter__(self) -> Iterator[tuple[int, dict]]:
+        o = self.options
+        with formats.open_plain(self.path, self.filename) as opened:
+            self.opened = opened
+            # With no format chosen, the member of a zip names it (data.zip holding data.jsonl).
+            fmt = o.format or formats.format_from_name(opened.name) or self.fmt
+            self.fmt, self.unit = fmt, formats.unit(fmt)
+            records = formats.records(opened, fmt, o.wanted, o.encoding, o.delimiter)
+            yield from self._checked_fields(records)
+
+    def fraction(self) -> float:
+        return self.opened.fraction() if hasattr(self, "opened") else 0.0
+
+    def _checked_fields(self, records):
+        """JSON records may lack a field; a chosen field that no record has is a mistake in the choice."""
+        if self.fmt not in ("json", "jsonl"):
+            yield from records
+            return
+        o = self.options
+        required = [f for f in (o.text_field, o.id_field) if f]
+        optional = [f for f in o.wanted if f not in required]
+        unseen = set(optional)
+        for line, record in records:
+            missing = [name for name in required if name not in record]
+            if missing:
+                raise ImportFailed(
+                    [
+                        ImportProblem(f"line {line}: the field {name!r} is missing", line=line, field=name)
+                        for name in missing
+                    ]
+                )
+            if unseen:
+                unseen.difference_update(record)
+            yield line, record
+        if unseen:
+            raise ImportFailed(
+                [
+                    ImportProblem(f"no record has the field {name!r}", field=name)
+                    for name in optional
+                    if name in unseen
+                ]
+            )
+
+
+class _Converter:
+    """Turns one record into a ParsedRow, or into the problems that stop it."""
+
+    def __init__(self, project: Project, options: ImportOptions, unit: str):
+        self.project, self.o, self.unit = project, options, unit
+        self.max_chars = settings.CHORUS_MAX_TEXT_CHARS
+        self.max_id = Sample._meta.get_field("external_id").max_length
+        self.classes = ", ".join(project.labels)
+        self.skip = {options.text_field, options.label_field}
+        self.keep = set(options.metadata_fields) if options.metadata_fields is not None else None
+
+    def __call__(self, line: int, record: dict, problems: list[ImportProblem]) -> ParsedRow:
+        o = self.o
+
+        def problem(message: str, name: str | None = None) -> None:
+            problems.append(ImportProblem(f"{self.unit} {line}: {message}", line=line, field=name))
+
+        text = _as_text(record.get(o.text_field))
         if text is None or not text.strip():
-            problem(f"the text field {options.text_field!r} is empty", line, options.text_field)
-        elif len(text) > max_chars:
+            problem(f"the text field {o.text_field!r} is empty", o.text_field)
+        elif len(text) > self.max_chars:
             problem(
-                f"the text has {len(text)} characters, more than the limit of {max_chars}",
-                line,
-                options.text_field,
+                f"the text has {len(text)} characters, more than the limit of {self.max_chars}", o.text_field
             )
         external_id = None
-        if options.id_field:
-            external_id = _as_text(record.get(options.id_field))
+        if o.id_field:
+            external_id = _as_text(record.get(o.id_field))
             if not external_id or not external_id.strip():
-                problem(f"the id field {options.id_field!r} is empty", line, options.id_field)
-            elif len(external_id) > max_id:
-                problem(
-                    f"the id has {len(external_id)} characters, more than {max_id}", line, options.id_field
-                )
-            elif external_id in seen_ids:
-                problem(
-                    f"duplicate id {external_id!r} (first seen on line {seen_ids[external_id]})",
-                    line,
-                    options.id_field,
-                )
-            else:
-                seen_ids[external_id] = line
+                problem(f"the id field {o.id_field!r} is empty", o.id_field)
+                external_id = None
+            elif len(external_id) > self.max_id:
+                problem(f"the id has {len(external_id)} characters, more than {self.max_id}", o.id_field)
+                external_id = None
         label = None
-        if options.label_field:
-            raw = _as_text(record.get(options.label_field))
+        if o.label_field:
+            raw = _as_text(record.get(o.label_field))
             if raw is not None and raw.strip() != "":
-                name = options.label_map.get(raw, options.label_map.get(raw.strip(), raw.strip()))
-                label = project.label_index(name)
+                name = o.label_map.get(raw, o.label_map.get(raw.strip(), raw.strip()))
+                label = self.project.label_index(name)
                 if label is None:
-                    hint = "add it to label_map" if options.label_map else "map it to one with label_map"
+                    hint = "add it to label_map" if o.label_map else "map it to one with label_map"
                     problem(
-                        f"label {raw!r} is not one of the project's classes ({classes}); {hint}",
-                        line,
-                        options.label_field,
+                        f"label {raw!r} is not one of the project's classes ({self.classes}); {hint}",
+                        o.label_field,
                     )
         split = None
-        if options.split_field:
-            raw = (_as_text(record.get(options.split_field)) or "").strip().lower()
+        if o.split_field:
+            raw = (_as_text(record.get(o.split_field)) or "").strip().lower()
             if raw:
                 split = SPLIT_ALIASES.get(raw)
                 if split is None:
-                    problem(f"split {raw!r} is not train, dev or test", line, options.split_field)
-        fields = {k: v for k, v in record.items() if k not in skip}
-        for name, value in ((options.text_field, text), *fields.items()):
+                    problem(f"split {raw!r} is not train, dev or test", o.split_field)
+        if self.keep is None:
+            fields = {k: v for k, v in record.items() if k not in self.skip}
+        else:
+            fields = {k: v for k, v in record.items() if k in self.keep and k not in self.skip}
+        for name, value in ((o.text_field, text), *fields.items()):
             reason = _unstorable(name) or _unstorable(value)
             if reason:
-                problem(f"the field {name!r} {reason}, which cannot be stored", line, name)
+                problem(f"the field {name!r} {reason}, which cannot be stored", name)
                 break
+        return ParsedRow(line, external_id, text or "", fields, label, split)
+
+
+def check(
+    path, filename: str, options: ImportOptions, project: Project, on_progress: Callable | None = None
+) -> Plan:
+    """The first pass: read and validate every record; raise ImportFailed with the problems (up to a limit).
+
+    on_progress(rows_read, fraction_of_the_file_read) is called every PROGRESS_EVERY seconds.
+    """
+    # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through.
+    csv.field_size_limit(max(csv.field_size_limit(), 4 * settings.CHORUS_MAX_TEXT_CHARS))
+    reader = _Reader(path, filename, options)
+    convert = None
+    problems: list[ImportProblem] = []
+    lines_of: dict[str, int] | None = {} if options.id_field else None
+    lines = None if options.id_field else array("L")
+    rows = labels = 0
+    last = time.monotonic()
+    line = 0
+    for line, record in reader:
+        if convert is None:
+            convert = _Converter(project, options, reader.unit)
+        row = convert(line, record, problems)
+        if lines_of is not None and row.external_id is not None:
+            first = lines_of.setdefault(row.external_id, line)
+            if first != line:
+                problems.append(
+                    ImportProblem(
+                        f"{reader.unit} {line}: duplicate id {row.external_id!r} (first seen on "
+                        f"{reader.unit} {first})",
+                        line=line,
+                        field=options.id_field,
+                    )
+                )
         if len(problems) >= MAX_PROBLEMS:
-            problems.append(ImportProblem(f"stopped reading at line {line} after {len(problems)} problems"))
+            problems.append(
+                ImportProblem(f"stopped reading at {reader.unit} {line} after {len(problems)} problems")
+            )
             break
-        rows.append(ParsedRow(line, external_id, text or "", fields, label, split))
-        if on_progress and len(rows) % 5000 == 0:
-            on_progress(len(rows))
+        rows += 1
+        labels += row.label is not None
+        if lines is not None:
+            lines.append(line)
+        if on_progress and time.monotonic() - last > PROGRESS_EVERY:
+            last = time.monotonic()
+            on_progress(rows, reader.fraction())
     if problems:
         raise ImportFailed(problems)
     if not rows:
-        if fmt == "csv":
+        if reader.fmt in ("csv", "tsv"):
             raise ImportFailed([ImportProblem("line 1: the file has a header but no rows", line=1)])
         raise ImportFailed([ImportProblem("the file has no records")])
-    return rows
+    return Plan(rows=rows, lines_of=lines_of, labels=labels, lines=lines)
 
 
 def seeded_split(key: str, seed: int, ratios: tuple[float, float, float]) -> str:
@@ -462,79 +335,268 @@ def seeded_split(key: str, seed: int, ratios: tuple[float, float, float]) -> str
     return Split.TEST
 
 
-def _clashes(
-    project: Project, rows: list[ParsedRow], ids: list[str], id_field: str | None
-) -> list[ImportProblem]:
-    """Rows whose id is already taken in the project (checked in chunks, so any file size is covered)."""
-    line_of = {external_id: r.line for external_id, r in zip(ids, rows, strict=True)}
-    taken: list[str] = []
-    for begin in range(0, len(ids), 10_000):
-        chunk = ids[begin : begin + 10_000]
-        taken += Sample.objects.filter(project=project, external_id__in=chunk).values_list(
-            "external_id", flat=True
+def _taken(project: Project, ids) -> set[str]:
+    """Which of these ids the project already has (in chunks, so any file size is covered)."""
+    ids = list(ids)
+    taken: set[str] = set()
+    for begin in range(0, len(ids), ID_CHUNK):
+        chunk = ids[begin : begin + ID_CHUNK]
+        taken.update(
+            Sample.objects.filter(project=project, external_id__in=chunk).values_list(
+                "external_id", flat=True
+            )
         )
-    taken.sort(key=line_of.__getitem__)
+    return taken
+
+
+def _clash_problems(
+    taken: set[str], line_of: Callable, id_field: str | None, unit: str
+) -> list[ImportProblem]:
     if id_field:
-        why = "is already in the project"
+        why = "is already in the project (choose on_duplicate skip or update to import the file anyway)"
     else:
         # Without an id field a sample's id is its row number, which an earlier import may have used as an id.
         why = "(its row number, as no id field was chosen) is already in the project; choose an id field"
+    ordered = sorted(taken, key=line_of)
     problems = [
-        ImportProblem(f"line {line_of[t]}: id {t!r} {why}", line=line_of[t], field=id_field)
-        for t in taken[:MAX_PROBLEMS]
+        ImportProblem(f"{unit} {line_of(t)}: id {t!r} {why}", line=line_of(t), field=id_field)
+        for t in ordered[:MAX_PROBLEMS]
     ]
-    if len(taken) > MAX_PROBLEMS:
+    if len(ordered) > MAX_PROBLEMS:
         problems.append(
-            ImportProblem(f"and {len(taken) - MAX_PROBLEMS} more ids of this file are already in the project")
+            ImportProblem(
+                f"and {len(ordered) - MAX_PROBLEMS} more ids of this file are already in the project"
+            )
         )
     return problems
 
 
-@transaction.atomic
-def write(
-    project: Project, rows: list[ParsedRow], options: ImportOptions, on_progress: Callable | None = None
-) -> ImportResult:
-    """Write the parsed rows as samples (and imported labels) in one transaction."""
-    # Lock the project so two imports never hand out the same row indexes (nor the same ids).
-    Project.objects.select_for_update().filter(pk=project.pk).first()
-    last = Sample.objects.filter(project=project).aggregate(m=Max("row"))["m"]
-    start = (
-        0 if last is None else last + 1
-    )  # not `last or -1`: a project whose only sample is row 0 has last == 0
-    ids = [r.external_id if r.external_id is not None else str(start + i) for i, r in enumerate(rows)]
-    clashes = _clashes(project, rows, ids, options.id_field)
-    if clashes:
-        raise ImportFailed(clashes)
-    labels = 0
-    for begin in range(0, len(rows), BATCH):
-        batch = rows[begin : begin + BATCH]
-        samples = [
+class _SampleWriter:
+    """New samples, streamed: one COPY on PostgreSQL, batched INSERTs elsewhere."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.now = timezone.now()
+        self.copy = None
+        self.batch: list[Sample] = []
+        if connection.vendor == "postgresql":
+            self._open_copy()
+
+    def _open_copy(self) -> None:
+        given = {"project", "row", "external_id", "text", "fields", "split", "gold_label", "created_at"}
+        self.columns = [f for f in Sample._meta.concrete_fields if not f.primary_key]
+        # Columns the import does not set take their model default, as bulk_create would give them.
+        self.defaults = {f.name: f.get_default() for f in self.columns if f.name not in given}
+        names = ", ".join(connection.ops.quote_name(f.column) for f in self.columns)
+        table = connection.ops.quote_name(Sample._meta.db_table)
+        self.cursor = connection.cursor()
+        self.copy_cm = self.cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN")
+        self.copy = self.copy_cm.__enter__()
+
+    def add(self, row: int, external_id: str, r: ParsedRow, split: str) -> None:
+        if self.copy is not None:
+            given = {
+                "project": self.project.pk,
+                "row": row,
+                "external_id": external_id,
+                "text": r.text,
+                "fields": json.dumps(r.fields, ensure_ascii=False),
+                "split": split,
+                "gold_label": r.label,
+                "created_at": self.now,
+            }
+            values = []
+            for f in self.columns:
+                value = given[f.name] if f.name in given else self.defaults[f.name]
+                if isinstance(value, dict | list):
+                    value = json.dumps(value)
+                values.append(value)
+            self.copy.write_row(values)
+            return
+        self.batch.append(
             Sample(
-                project=project,
-                row=start + begin + offset,
-                external_id=ids[begin + offset],
+                project=self.project,
+                row=row,
+                external_id=external_id,
                 text=r.text,
                 fields=r.fields,
-                split=r.split or seeded_split(ids[begin + offset], options.seed, options.ratios),
+                split=split,
                 gold_label=r.label,
             )
-            for offset, r in enumerate(batch)
-        ]
-        created = Sample.objects.bulk_create(samples)
-        if not all(s.pk for s in created):
-            # SQLite before 3.35 cannot return ids; fetch them.
-            created = list(
-                Sample.objects.filter(
-                    project=project, row__gte=start + begin, row__lt=start + begin + len(batch)
+        )
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            Sample.objects.bulk_create(self.batch)
+            self.batch = []
+
+    def close(self, failed: bool = False) -> None:
+        if self.copy is not None:
+            self.copy_cm.__exit__(*((ImportFailed, ImportFailed([]), None) if failed else (None, None, None)))
+            self.cursor.close()
+            self.copy = None
+        elif not failed:
+            self.flush()
+
+
+def _imported_labels(project: Project, first_row: int) -> int:
+    """Hand labels (source import) for the new samples that came with one, in one statement."""
+    a, s = Annotation._meta, Sample._meta
+    q = connection.ops.quote_name
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q(a.db_table)} ({q('project_id')}, {q('sample_id')}, {q('source')}, {q('label')}, "
+            f"{q('reason')}, {q('created_at')}, {q('updated_at')}) "
+            f"SELECT {q('project_id')}, {q('id')}, %s, {q('gold_label')}, '', %s, %s FROM {q(s.db_table)} "
+            f"WHERE {q('project_id')} = %s AND {q('row')} >= %s AND {q('gold_label')} IS NOT NULL",
+            [Annotation.Source.IMPORT, now, now, project.pk, first_row],
+        )
+        return cursor.rowcount
+
+
+def _apply_updates(project: Project, batch: list[ParsedRow], options: ImportOptions) -> list[int]:
+    """Change existing samples to what the file says; their hand labels by annotators stay as they are."""
+    # services imports this module; the edge back is only needed here, for the gold label rule.
+    from .services import _refresh_gold
+
+    by_id = {r.external_id: r for r in batch}
+    samples = list(Sample.objects.filter(project=project, external_id__in=list(by_id)))
+    for sample in samples:
+        r = by_id[sample.external_id]
+        sample.text = r.text
+        sample.fields = r.fields
+        if r.split:
+            sample.split = r.split
+    Sample.objects.bulk_update(samples, ["text", "fields", "split"])
+    if options.label_field:
+        imported = {
+            a.sample_id: a
+            for a in Annotation.objects.filter(sample__in=samples, source=Annotation.Source.IMPORT)
+        }
+        for sample in samples:
+            label = by_id[sample.external_id].label
+            old = imported.get(sample.pk)
+            if label is None and old is not None:
+                old.delete()
+            elif label is not None and old is None:
+                Annotation.objects.create(
+                    project=project, sample=sample, source=Annotation.Source.IMPORT, label=label
                 )
+            elif label is not None and old.label != label:
+                Annotation.objects.filter(pk=old.pk).update(label=label, updated_at=timezone.now())
+            else:
+                continue
+            _refresh_gold(sample)
+    return [s.pk for s in samples]
+
+
+class _WriteProgress:
+    """Progress during the write, from a second connection: the import's own transaction is not committed
+    yet, so updates made on it would show nobody anything. PostgreSQL only (SQLite has one writer)."""
+
+    def __init__(self, report: Callable | None):
+        self.report = report if connection.vendor == "postgresql" else None
+        self.last = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        if self.report and time.monotonic() - self.last > PROGRESS_EVERY:
+            self.last = time.monotonic()
+            self.report(done)
+
+
+def write(
+    project: Project,
+    path,
+    filename: str,
+    options: ImportOptions,
+    plan: Plan,
+    on_progress: Callable | None = None,
+) -> ImportResult:
+    """The second pass: write the checked file as samples (and imported labels) in one transaction.
+
+    on_progress(rows_done) is called from inside the transaction; it must write on its own connection.
+    """
+    progress = _WriteProgress(on_progress)
+    with transaction.atomic():
+        # Lock the project so two imports never hand out the same row indexes (nor the same ids).
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        last = Sample.objects.filter(project=project).aggregate(m=Max("row"))["m"]
+        start = 0 if last is None else last + 1  # not `last or -1`: a project whose only sample is row 0
+        unit = formats.unit(guess_format(filename, options.format))
+        if last is None:
+            taken: set[str] = set()
+        elif plan.lines_of is not None:
+            taken = _taken(project, plan.lines_of)
+            if taken and options.on_duplicate == "fail":
+                raise ImportFailed(_clash_problems(taken, plan.lines_of.__getitem__, options.id_field, unit))
+        else:
+            # Without an id field the ids are the new row numbers: taken only if an earlier file used digits.
+            taken = _taken(project, (str(start + i) for i in range(plan.rows)))
+            if taken:
+                raise ImportFailed(_clash_problems(taken, lambda t: plan.lines[int(t) - start], None, unit))
+        reader = _Reader(path, filename, options)
+        convert = None
+        writer = _SampleWriter(project)
+        updates: list[ParsedRow] = []
+        updated_ids: list[int] = []
+        new = skipped = done = 0
+        try:
+            for line, record in reader:
+                if convert is None:
+                    convert = _Converter(project, options, reader.unit)
+                problems: list[ImportProblem] = []
+                r = convert(line, record, problems)
+                if problems:  # the file changed between the passes
+                    raise ImportFailed(problems)
+                done += 1
+                if r.external_id is not None and r.external_id in taken:
+                    if options.on_duplicate == "skip":
+                        skipped += 1
+                    else:
+                        updates.append(r)
+                        if len(updates) >= BATCH:
+                            updated_ids += _apply_updates(project, updates, options)
+                            updates = []
+                    continue
+                row = start + new
+                external_id = r.external_id if r.external_id is not None else str(row)
+                writer.add(
+                    row, external_id, r, r.split or seeded_split(external_id, options.seed, options.ratios)
+                )
+                new += 1
+                progress(done)
+        except BaseException:
+            writer.close(failed=True)
+            raise
+        writer.close()
+        if updates:
+            updated_ids += _apply_updates(project, updates, options)
+        if done != plan.rows:
+            raise ImportFailed(
+                [ImportProblem("the file changed while it was being imported; import it again")]
             )
-        annotations = [
-            Annotation(project=project, sample=s, source=Annotation.Source.IMPORT, label=s.gold_label)
-            for s in created
-            if s.gold_label is not None
-        ]
-        Annotation.objects.bulk_create(annotations)
-        labels += len(annotations)
-        if on_progress:
-            on_progress(begin + len(batch))
-    return ImportResult(imported=len(rows), labels_imported=labels, first_row=start)
+        labels = _imported_labels(project, start) if new and options.label_field else 0
+    return ImportResult(
+        imported=new,
+        labels_imported=labels,
+        first_row=start,
+        skipped=skipped,
+        updated=len(updated_ids),
+        updated_ids=updated_ids,
+    )
+
+
+def import_path(
+    project: Project,
+    path,
+    filename: str,
+    options: ImportOptions,
+    on_check: Callable | None = None,
+    on_write: Callable | None = None,
+) -> ImportResult:
+    """Check the whole file, then write it; all or nothing."""
+    plan = check(path, filename, options, project, on_progress=on_check)
+    return write(project, path, filename, options, plan, on_progress=on_write)

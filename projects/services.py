@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 
 from django.core.files.uploadedfile import UploadedFile
@@ -180,23 +181,50 @@ def validate_import_options(project: Project, options: dict) -> dict:
         )
     if (options.get("label_field") or "").strip() == text_field:
         raise ServiceError("the label field cannot be the text field", "label_field")
-    fmt = options.get("format") or None
-    if fmt and fmt not in importer.FORMATS:
-        raise ServiceError(f"unknown format {fmt!r}; choose one of {', '.join(importer.FORMATS)}", "format")
+    on_duplicate = (options.get("on_duplicate") or "fail").strip().lower()
+    if on_duplicate not in importer.ON_DUPLICATE:
+        raise ServiceError(
+            f"unknown on_duplicate {on_duplicate!r}; choose one of {', '.join(importer.ON_DUPLICATE)}",
+            "on_duplicate",
+        )
+    metadata = options.get("metadata_fields")
+    if isinstance(metadata, str):
+        metadata = [part.strip() for part in metadata.split(",") if part.strip()] or None
+    if metadata is not None and not (
+        isinstance(metadata, list | tuple) and all(isinstance(m, str) for m in metadata)
+    ):
+        raise ServiceError("metadata_fields must be a list of field names", "metadata_fields")
+    checks = {
+        "format": lambda: importer.formats.check_format(options.get("format")),
+        "encoding": lambda: importer.formats.check_encoding(options.get("encoding")),
+        "delimiter": lambda: importer.formats.check_delimiter(options.get("delimiter")),
+    }
+    clean = {}
+    for name, checked in checks.items():
+        try:
+            clean[name] = checked()
+        except importer.ImportFailed as exc:
+            raise ServiceError(exc.problems[0].message, name) from None
     return {
         "text_field": text_field,
         "id_field": (options.get("id_field") or "").strip() or None,
         "label_field": (options.get("label_field") or "").strip() or None,
         "split_field": (options.get("split_field") or "").strip() or None,
         "label_map": {str(k): str(v) for k, v in label_map.items()},
-        "format": fmt,
+        **clean,
+        "on_duplicate": on_duplicate,
+        "metadata_fields": list(metadata) if metadata is not None else None,
         "seed": project.seed,
     }
 
 
 @transaction.atomic
 def start_import(*, project: Project, user, upload: UploadedFile, options: dict) -> ImportJob:
-    """Store the upload and queue its import; the worker does the parsing."""
+    """Store the upload and queue its import; the worker does the parsing.
+
+    The upload arrives streamed to a temporary file (Django's TemporaryFileUploadHandler above
+    FILE_UPLOAD_MAX_MEMORY_SIZE) and is copied to storage chunk by chunk: the web process never holds it.
+    """
     from django.conf import settings
 
     if upload is None:
@@ -224,6 +252,25 @@ def start_import(*, project: Project, user, upload: UploadedFile, options: dict)
     return job
 
 
+class _SideConnection:
+    """A second database connection for progress written while the import's transaction is open."""
+
+    def __init__(self):
+        self.conn = None
+
+    def execute(self, sql: str, params: list) -> None:
+        from django.db import connections
+
+        if self.conn is None:
+            self.conn = connections.create_connection("default")
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
 def run_import(job_id: int) -> None:
     """Carry out a queued import (called by the worker); a second delivery of the same job does nothing."""
     claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
@@ -233,15 +280,20 @@ def run_import(job_id: int) -> None:
         return
     job = ImportJob.objects.select_related("project").get(pk=job_id)
     options = importer.ImportOptions.from_dict(job.options)
+    side = _SideConnection()
 
-    def progress(done: int) -> None:
-        ImportJob.objects.filter(pk=job.pk).update(processed=done)
+    def checked(rows: int, fraction: float) -> None:
+        # The total is estimated from the share of the file read so far, until the check has counted them all.
+        estimate = max(rows, int(rows / fraction)) if fraction > 0 else None
+        ImportJob.objects.filter(pk=job.pk).update(processed=rows, total=estimate)
+
+    def written(rows: int) -> None:
+        side.execute(f"UPDATE {ImportJob._meta.db_table} SET written = %s WHERE id = %s", [rows, job.pk])
 
     try:
-        with job.file.open("rb") as stream:
-            rows = importer.parse(stream, job.filename, options, job.project, on_progress=progress)
-        ImportJob.objects.filter(pk=job.pk).update(processed=len(rows), total=len(rows))
-        result = importer.write(job.project, rows, options)
+        plan = importer.check(job.file.path, job.filename, options, job.project, on_progress=checked)
+        ImportJob.objects.filter(pk=job.pk).update(processed=plan.rows, total=plan.rows)
+        result = importer.write(job.project, job.file.path, job.filename, options, plan, on_progress=written)
     except importer.ImportFailed as exc:
         ImportJob.objects.filter(pk=job.pk).update(
             status=JobStatus.FAILED, errors=[p.as_dict() for p in exc.problems], finished_at=timezone.now()
@@ -255,25 +307,37 @@ def run_import(job_id: int) -> None:
             finished_at=timezone.now(),
         )
         return
+    finally:
+        side.close()
     ImportJob.objects.filter(pk=job.pk).update(
         status=JobStatus.DONE,
         imported=result.imported,
         labels_imported=result.labels_imported,
+        skipped=result.skipped,
+        updated=result.updated,
+        written=plan.rows,
         finished_at=timezone.now(),
     )
-    samples_imported.send(
-        sender=Project, project=job.project, first_row=result.first_row, count=result.imported
-    )
+    _imported(job.project, result)
+
+
+def _imported(project: Project, result: importer.ImportResult) -> None:
+    samples_imported.send(sender=Project, project=project, first_row=result.first_row, count=result.imported)
+    if result.updated_ids:
+        # An updated sample's imported label may have changed its gold label.
+        gold_changed.send(sender=Project, project=project, sample_ids=result.updated_ids)
 
 
 def import_file(*, project: Project, path: str, options: dict) -> importer.ImportResult:
     """Import a file synchronously (the CLI); all or nothing, like the worker's import."""
     clean = validate_import_options(project, options)
     opts = importer.ImportOptions.from_dict(clean)
-    with open(path, "rb") as stream:
-        rows = importer.parse(stream, path, opts, project)
-    result = importer.write(project, rows, opts)
-    samples_imported.send(sender=Project, project=project, first_row=result.first_row, count=result.imported)
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(path)
+    result = importer.import_path(project, path, path, opts)
+    _imported(project, result)
     return result
 
 

@@ -6,8 +6,6 @@ file to services.start_import, so the browser uploads it only once.
 
 from __future__ import annotations
 
-import csv
-import json
 import secrets
 import shutil
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
-from . import importer
+from . import formats, importer
 from .services import ServiceError
 
 SESSION_KEY = "chorus_uploads"
@@ -36,6 +34,7 @@ class Staged:
     filename: str
     size: int
     format: str
+    encoding: str = "utf-8"
 
     @property
     def path(self) -> Path:
@@ -65,10 +64,14 @@ def _clear_stale() -> None:
             continue
 
 
-def stage(session, project, upload) -> Staged:
+def stage(session, project, upload, encoding: str | None = None) -> Staged:
     """Store the upload for this session and project; refuse what the import would refuse anyway."""
     if upload is None:
-        raise ServiceError("choose a CSV or JSONL file to upload", "file")
+        raise ServiceError("choose a CSV, TSV, JSON, JSONL or Parquet file to upload", "file")
+    try:
+        encoding = formats.check_encoding(encoding)
+    except importer.ImportFailed as exc:
+        raise ServiceError(exc.problems[0].message, "encoding") from None
     if upload.size == 0:
         raise ServiceError("the file is empty", "file")
     limit = settings.CHORUS_MAX_UPLOAD_BYTES
@@ -85,13 +88,14 @@ def stage(session, project, upload) -> Staged:
     with open(folder / "file", "wb") as out:
         for chunk in upload.chunks():
             out.write(chunk)
-    staged = Staged(token, project.pk, Path(upload.name).name[:255], upload.size, fmt)
+    staged = Staged(token, project.pk, Path(upload.name).name[:255], upload.size, fmt, encoding)
     uploads = dict(session.get(SESSION_KEY) or {})
     uploads[token] = {
         "project_id": project.pk,
         "filename": staged.filename,
         "size": staged.size,
         "format": fmt,
+        "encoding": encoding,
     }
     session[SESSION_KEY] = uploads
     return staged
@@ -102,7 +106,14 @@ def get(session, project, token: str) -> Staged | None:
     data = (session.get(SESSION_KEY) or {}).get(token)
     if not data or data["project_id"] != project.pk:
         return None
-    staged = Staged(token, data["project_id"], data["filename"], data["size"], data["format"])
+    staged = Staged(
+        token,
+        data["project_id"],
+        data["filename"],
+        data["size"],
+        data["format"],
+        data.get("encoding", "utf-8"),
+    )
     return staged if staged.path.is_file() else None
 
 
@@ -113,64 +124,23 @@ def discard(session, staged: Staged) -> None:
     shutil.rmtree(staged.path.parent, ignore_errors=True)
 
 
-def _records(staged: Staged, limit: int):
-    """The first `limit` records as dicts, read the way the importer reads them (UTF-8, BOM accepted)."""
-    with open(staged.path, "rb") as stream:
-        lines = importer.decoded_lines(stream)
-        if staged.format == "csv":
-            reader = csv.reader(lines, strict=True)
-            header: list[str] = []
-            while not any(h.strip() for h in header):  # blank lines before the header, as the importer allows
-                header = next(reader, None)
-                if header is None:
-                    raise ServiceError("the file is empty", "file")
-            header = [h.strip() for h in header]
-            yield header
-            count = 0
-            for values in reader:
-                if not values or (len(values) == 1 and not values[0].strip()):
-                    continue
-                yield dict(zip(header, values, strict=False))
-                count += 1
-                if count >= limit:
-                    return
-        else:
-            keys: list[str] = []
-            records = []
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ServiceError(
-                        f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})", "file"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise ServiceError(
-                        f"line {number}: expected a JSON object, found {type(record).__name__}", "file"
-                    )
-                records.append(record)
-                keys.extend(k for k in record if k not in keys)
-                if len(records) >= limit:
-                    break
-            if not records:
-                raise ServiceError("the file is empty", "file")
-            yield keys
-            yield from records
-
-
 def _read(staged: Staged, limit: int) -> tuple[list[str], list[dict]]:
+    """The columns and first `limit` records, read the way the importer reads them."""
+    rows: list[dict] = []
+    columns: list[str] = []
     try:
-        records = _records(staged, limit)
-        columns = next(records, None)
-        if columns is None:
-            raise ServiceError("the file is empty", "file")
-        return columns, list(records)
+        with formats.open_plain(staged.path, staged.filename) as opened:
+            fmt = formats.format_from_name(opened.name) or staged.format
+            for _, record in formats.records(opened, fmt, [], staged.encoding, None):
+                rows.append(record)
+                columns.extend(k for k in record if k not in columns)
+                if len(rows) >= limit:
+                    break
     except importer.ImportFailed as exc:
         raise ServiceError(exc.problems[0].message, "file") from None
-    except csv.Error as exc:
-        raise ServiceError(f"the file cannot be read as CSV ({exc})", "file") from None
+    if not rows:
+        raise ServiceError("the file has no records (at most a header)", "file")
+    return columns, rows
 
 
 def preview(staged: Staged) -> Preview:

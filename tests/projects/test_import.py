@@ -303,7 +303,11 @@ def test_duplicate_ids_in_the_file_name_both_lines(ham_spam, user):
 def test_an_id_already_in_the_project_is_refused(ham_spam, user):
     upload(ham_spam, user, "id,text\nx,a\n", id_field="id")
     problem = failed(ham_spam, user, "id,text\nnew,b\nx,c\n", id_field="id")
-    assert problem == {"message": "line 3: id 'x' is already in the project", "line": 3, "field": "id"}
+    assert problem == {
+        "message": "line 3: id 'x' is already in the project (choose on_duplicate skip or update to import the file anyway)",
+        "line": 3,
+        "field": "id",
+    }
     assert [s.external_id for s in samples(ham_spam)] == ["x"]
 
 
@@ -407,7 +411,8 @@ def test_a_bad_row_at_the_end_of_a_large_file_writes_nothing(ham_spam, user):
 def test_a_file_named_neither_csv_nor_jsonl_is_refused(ham_spam, user):
     with pytest.raises(services.ServiceError) as exc:
         upload(ham_spam, user, "text\na\n", name="samples.txt")
-    assert exc.value.field == "file" and ".csv or .jsonl" in exc.value.message
+    assert exc.value.field == "file"
+    assert "name it .csv, .tsv, .json, .jsonl or .parquet (optionally .gz or .zip)" in exc.value.message
     assert not ImportJob.objects.exists()
 
 

@@ -203,8 +203,13 @@ def test_a_running_job_polls_every_second(client, project, bob):
     client.force_login(bob)
     fragment = client.get(reverse("import_job", args=[project.pk, job.pk]), **HTMX).content.decode()
     assert 'hx-trigger="every 1s"' in fragment
-    assert "40 rows of 100" in fragment
-    assert 'value="40"' in fragment
+    # The check is the first half of the bar (its total an estimate until it ends), the write the second.
+    assert "40 rows of about 100" in fragment
+    assert 'value="20"' in fragment
+    ImportJob.objects.filter(pk=job.pk).update(processed=100, written=50)
+    fragment = client.get(reverse("import_job", args=[project.pk, job.pk]), **HTMX).content.decode()
+    assert "Writing samples: 50 rows of 100" in fragment
+    assert 'value="75"' in fragment
 
 
 def test_a_preselected_label_field_shows_its_mapping_at_once(client, project, bob):

@@ -1,4 +1,5 @@
-"""Import a CSV or JSONL file of samples into a project, synchronously and all or nothing (the CLI of import)."""
+"""Import a file of samples (CSV, TSV, JSON, JSONL, Parquet; gzip or zip) into a project, synchronously and
+all or nothing (the CLI of import)."""
 
 import json
 
@@ -9,13 +10,18 @@ from projects.models import Project
 
 
 class Command(BaseCommand):
-    help = "Import samples from a CSV or JSONL file into a project; nothing is written unless the whole file is valid."
+    help = (
+        "Import samples from a CSV, TSV, JSON, JSONL or Parquet file (optionally .gz or .zip) into a project; "
+        "nothing is written unless the whole file is valid."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "project_id", type=int, help="the project's id (shown in its address, /projects/<id>/)"
         )
-        parser.add_argument("file", help="a .csv or .jsonl file (UTF-8; a BOM is accepted)")
+        parser.add_argument(
+            "file", help="a .csv, .tsv, .json, .jsonl or .parquet file, optionally .gz or .zip"
+        )
         parser.add_argument("--text-field", required=True, help="the column or field that holds the text")
         parser.add_argument("--id-field", help="a column of unique ids (default: the sample's row number)")
         parser.add_argument(
@@ -30,6 +36,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--format", choices=importer.FORMATS, help="the file's format when its name does not say"
         )
+        parser.add_argument(
+            "--encoding", default="utf-8", help="the text's encoding (default utf-8; e.g. latin-1)"
+        )
+        parser.add_argument(
+            "--delimiter", help="CSV delimiter: comma, tab, semicolon or | (default: detected)"
+        )
+        parser.add_argument(
+            "--on-duplicate",
+            choices=importer.ON_DUPLICATE,
+            default="fail",
+            help="ids already in the project: fail (default), skip them, or update those samples",
+        )
+        parser.add_argument(
+            "--metadata-fields", help="comma-separated fields to keep with each sample (default: all others)"
+        )
 
     def handle(
         self,
@@ -42,6 +63,10 @@ class Command(BaseCommand):
         split_field,
         label_map,
         format,
+        encoding,
+        delimiter,
+        on_duplicate,
+        metadata_fields,
         **options,
     ):
         project = Project.objects.filter(pk=project_id).first()
@@ -58,6 +83,10 @@ class Command(BaseCommand):
             "split_field": split_field,
             "label_map": mapping,
             "format": format,
+            "encoding": encoding,
+            "delimiter": delimiter,
+            "on_duplicate": on_duplicate,
+            "metadata_fields": metadata_fields,
         }
         try:
             result = services.import_file(project=project, path=file, options=choices)
@@ -73,6 +102,11 @@ class Command(BaseCommand):
                 where = f" [field {problem.field}]" if problem.field else ""
                 self.stderr.write(f"{file}: {problem.message}{where}")
             raise CommandError(f"nothing was imported from {file}; fix the problems above") from None
+        extra = "".join(
+            f"; {n} duplicate{'' if n == 1 else 's'} {what}"
+            for n, what in ((result.skipped, "skipped"), (result.updated, "updated"))
+            if n
+        )
         self.stdout.write(
-            f"Imported {result.imported} samples ({result.labels_imported} hand labels) into {project.name}"
+            f"Imported {result.imported} samples ({result.labels_imported} hand labels) into {project.name}{extra}"
         )
