@@ -228,7 +228,10 @@ def _compute(run: LabelModelRun, versions) -> None:
                 "correct": s.correct,
                 "incorrect": s.incorrect,
                 "empirical_accuracy": s.empirical_accuracy,
-                "learned_accuracy": None if learned is None else float(learned[j]),
+                # NaN for an LF the model learned nothing about (it never votes on train): no figure.
+                "learned_accuracy": None
+                if learned is None or not np.isfinite(learned[j])
+                else float(learned[j]),
             }
         )
     _, _, conflicted = engine.analysis.row_masks(L)

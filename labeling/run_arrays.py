@@ -22,7 +22,7 @@ from .models import LabelModelRun, LFVersion
 
 # Runs of a project whose arrays stay on disk; older ones are rebuilt on demand.
 KEEP_RUNS = 5
-NAMES = ("votes", "gold", "split", "pred", "proba")
+NAMES = ("votes", "gold", "split", "pred", "proba", "n_votes", "distinct")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class RunArrays:
     split: np.ndarray  # n, 0 train / 1 dev / 2 test
     pred: np.ndarray  # n, -1 uninformative
     proba: np.ndarray  # n x k
+    n_votes: np.ndarray  # n: how many LFs vote on the row
+    distinct: np.ndarray  # n: how many different labels they vote (2+ is a conflict)
 
     @property
     def n(self) -> int:
@@ -54,12 +56,18 @@ def write(run: LabelModelRun, *, votes, gold, split, pred, proba) -> None:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     k = proba.shape[1] if proba.ndim == 2 else 2
+    votes = np.asarray(votes)
+    distinct = np.zeros(votes.shape[1], dtype=np.int16)
+    for c in range(k):
+        distinct += (votes == c).any(axis=0)
     arrays = {
         "votes": np.ascontiguousarray(votes, dtype=vote_dtype(k)),
         "gold": np.asarray(gold, dtype=np.int16),
         "split": np.asarray(split, dtype=np.int8),
         "pred": np.asarray(pred, dtype=np.int16),
         "proba": np.asarray(proba, dtype=np.float32),
+        "n_votes": (votes != -1).sum(axis=0, dtype=np.int16),
+        "distinct": distinct,
     }
     for name, array in arrays.items():
         np.save(tmp / f"{name}.npy", array, allow_pickle=False)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import analysis_views, views
 
 urlpatterns = [
     path("projects/<int:pk>/lfs/", views.lf_studio, name="lf_studio"),
@@ -12,4 +12,11 @@ urlpatterns = [
     path("projects/<int:pk>/runs/status/", views.run_status, name="run_status"),
     path("projects/<int:pk>/runs/refit/", views.refit, name="refit"),
     path("projects/<int:pk>/export/", views.export, name="export"),
+    path("projects/<int:pk>/analysis/", analysis_views.lf_table, name="analysis"),
+    path("projects/<int:pk>/analysis/conflicts/", analysis_views.conflicts, name="analysis_conflicts"),
+    path("projects/<int:pk>/analysis/metrics/", analysis_views.metrics, name="analysis_metrics"),
+    path("projects/<int:pk>/analysis/history/", analysis_views.history, name="analysis_history"),
+    path("projects/<int:pk>/analysis/samples/", analysis_views.samples, name="drilldown"),
+    path("projects/<int:pk>/analysis/samples/<int:row>/", analysis_views.sample, name="analysis_sample"),
+    path("projects/<int:pk>/analysis/overview/", analysis_views.overview, name="analysis_overview"),
 ]

@@ -18,6 +18,7 @@ SECTIONS = [
     ("import_samples", "Import", "import"),
     ("lf_studio", "LF studio", "view_lfs"),
     ("dashboard", "Dashboard", "view_dashboard"),
+    ("analysis", "Analysis", "view_dashboard"),
     ("members", "Members", "manage_project"),
 ]
 
