@@ -74,7 +74,10 @@ class LabelMapField(serializers.Field):
 
 
 class ImportInput(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="A CSV or JSONL file.")
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="A CSV, TSV, JSON (array), JSONL or Parquet file, optionally gzip- or zip-compressed.",
+    )
     text_field = serializers.CharField(allow_blank=True)
     id_field = serializers.CharField(required=False, allow_blank=True, default="")
     label_field = serializers.CharField(required=False, allow_blank=True, default="")
@@ -88,12 +91,38 @@ class ImportInput(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        help_text="csv or jsonl; guessed from the file name if empty.",
+        help_text="csv, tsv, json, jsonl or parquet; guessed from the file name if empty.",
     )
+    encoding = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The text's encoding (default utf-8)."
+    )
+    delimiter = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text="CSV/TSV delimiter: comma, tab, semicolon or |; detected from the header if empty.",
+    )
+    on_duplicate = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="fail",
+        help_text="Ids already in the project: fail (default), skip, or update those samples.",
+    )
+    metadata_fields = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Comma-separated fields kept with each sample; empty keeps every other field.",
+    )
+
+    def validate_metadata_fields(self, value: str):
+        return [part.strip() for part in value.split(",") if part.strip()] or None
 
 
 class ImportJobOutput(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
+    report = serializers.CharField(read_only=True, help_text='e.g. "Imported 990 samples; 10 duplicates skipped"')
 
     class Meta:
         model = ImportJob
@@ -108,6 +137,10 @@ class ImportJobOutput(serializers.ModelSerializer):
             "percent",
             "imported",
             "labels_imported",
+            "skipped",
+            "updated",
+            "written",
+            "report",
             "errors",
             "created_at",
             "started_at",

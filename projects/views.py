@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import queue, selectors, services, uploads
 from .forms import AddMemberForm, MappingForm, ProjectForm, RoleForm, UploadForm
-from .models import ImportJob, Membership, Role, Sample
+from .models import ImportJob, Membership, QueueOrder, Role, Sample
 from .navigation import nav_for, url_or_none
 from .permissions import can, project_for, role_of
 from .services import ServiceError
@@ -86,6 +86,8 @@ def project_detail(request, pk):
     if can(user, "view_dashboard", project):
         context["run_status_url"] = url_or_none("run_status", project.pk)
         context["dashboard_url"] = url_or_none("dashboard", project.pk)
+        # The labeling app's part of the overview (label distribution, annotators), fetched by hx-get.
+        context["analysis_overview_url"] = url_or_none("analysis_overview", project.pk)
     if can(user, "import", project):
         context["can_import"] = True
         context["imports"] = project.imports.all()[:5]
@@ -266,6 +268,13 @@ def _label_context(request, project, sample: Sample | None, status: dict | None 
         # Blind projects show an annotator nothing of others' labels; reviewers see them on the review page.
         others=selectors.others_labels(project, user, sample) if sample and not project.blind else None,
         skip_reasons=project.skip_reasons,
+        orders=QueueOrder.choices,
+        my_order=Membership.objects.filter(project=project, user=user)
+        .values_list("queue_order", flat=True)
+        .first(),
+        project_order_name=project.get_queue_order_display().lower(),
+        can_review=everyone,
+        can_manage=can(user, "manage_project", project),
     )
 
 
