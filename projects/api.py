@@ -65,6 +65,10 @@ class ProjectListApi(APIView):
         )
 
 
+# Settings of the annotation workflow, changed through their own service (a new overlap re-queues samples).
+WORKFLOW_FIELDS = ("overlap", "queue_order", "blind", "skip_reasons")
+
+
 class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectOutput)
     def get(self, request, pk: int):
@@ -75,7 +79,11 @@ class ProjectDetailApi(APIView):
     def patch(self, request, pk: int):
         project = project_for(request.user, pk, "manage_project")
         data = valid_input(ProjectUpdateInput, request.data)
-        project = services.update_project(project=project, user=request.user, **data)
+        workflow = {name: data.pop(name) for name in WORKFLOW_FIELDS if name in data}
+        if data:
+            project = services.update_project(project=project, user=request.user, **data)
+        if workflow:
+            project = services.update_workflow(project=project, user=request.user, **workflow)
         return Response(ProjectOutput(project, context={"request": request}).data)
 
 

@@ -1,7 +1,8 @@
-"""The review page: samples whose hand labels disagree, one at a time, adjudicated with a key.
+"""The review page (samples whose hand labels disagree, one at a time, adjudicated with a key), and the
+annotation workflow's settings: the project's (admins) and an annotator's own queue order.
 
-Reviewers and admins see each hand label with who gave it; the label they choose becomes the sample's gold
-label (projects.services.adjudicate), and the next disagreement comes back.
+On the review page reviewers and admins see each hand label with who gave it; the label they choose becomes
+the sample's gold label (projects.services.adjudicate), and the next disagreement comes back.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from . import selectors, services
-from .models import Sample
+from . import queue, selectors, services
+from .models import QueueOrder, Sample
 from .navigation import nav_for
-from .permissions import project_for, role_of
+from .permissions import can, project_for, role_of
 from .services import ServiceError
 
 INVALID = 422
@@ -58,6 +59,7 @@ def _context(request, project, sample: Sample | None, status: dict | None = None
         "next_sample": after,
         "review_url": url,
         "status": status,
+        "can_manage": can(request.user, "manage_project", project),
     }
 
 
@@ -88,3 +90,58 @@ def review(request, pk):
     else:
         sample = _next_disputed(project)
     return render(request, template, _context(request, project, sample))
+
+
+# --- workflow settings ---------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workflow(request, pk):
+    """Admins: overlap, queue order, blind mode and skip reasons of the project's annotation workflow."""
+    project = project_for(request.user, pk, "manage_project")
+    error = None
+    if request.method == "POST":
+        try:
+            overlap = int(request.POST.get("overlap", ""))
+        except ValueError:
+            overlap = 0
+        try:
+            services.update_workflow(
+                project=project,
+                user=request.user,
+                overlap=overlap,
+                queue_order=request.POST.get("queue_order", ""),
+                blind="blind" in request.POST,
+                skip_reasons=request.POST.get("skip_reasons", ""),
+            )
+        except ServiceError as exc:
+            error = exc
+        else:
+            messages.success(request, "Saved the annotation settings.")
+            return redirect("workflow", project.pk)
+    context = {
+        "project": project,
+        "nav": nav_for(request, project, "workflow"),
+        "role": role_of(request.user, project),
+        "orders": QueueOrder.choices,
+        "error": error,
+        "form": request.POST if error else None,
+    }
+    return render(request, "projects/review_workflow.html", context, status=INVALID if error else 200)
+
+
+@login_required
+@require_POST
+def my_queue_order(request, pk):
+    """An annotator chooses their own queue order ('' follows the project's); back to the label page."""
+    project = project_for(request.user, pk, "label")
+    try:
+        services.set_queue_order(
+            project=project, user=request.user, queue_order=request.POST.get("queue_order", "")
+        )
+    except ServiceError as exc:
+        messages.error(request, f"Queue order not changed: {exc.message}.")
+    else:
+        queue.release(project, request.user)  # the next sample comes in the new order
+    return redirect("label", project.pk)

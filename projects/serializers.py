@@ -32,6 +32,16 @@ class ProjectUpdateInput(serializers.Serializer):
         required=False,
         help_text="The full ordered list; existing classes keep their place, new ones go at the end.",
     )
+    overlap = serializers.IntegerField(required=False, help_text="How many annotators label each sample.")
+    queue_order = serializers.CharField(
+        required=False, help_text="row, random, least_confident, conflicts or uncovered."
+    )
+    blind = serializers.BooleanField(
+        required=False, help_text="Annotators see nothing of others' labels or predictions."
+    )
+    skip_reasons = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, help_text="Reasons offered for a skip."
+    )
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -39,7 +49,20 @@ class ProjectOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "instructions", "labels", "role", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "instructions",
+            "labels",
+            "overlap",
+            "queue_order",
+            "blind",
+            "skip_reasons",
+            "role",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_role(self, project: Project) -> str | None:
         if hasattr(project, "my_role"):
@@ -122,7 +145,9 @@ class ImportInput(serializers.Serializer):
 
 class ImportJobOutput(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
-    report = serializers.CharField(read_only=True, help_text='e.g. "Imported 990 samples; 10 duplicates skipped"')
+    report = serializers.CharField(
+        read_only=True, help_text='e.g. "Imported 990 samples; 10 duplicates skipped"'
+    )
 
     class Meta:
         model = ImportJob
