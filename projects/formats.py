@@ -115,14 +115,34 @@ def check_format(fmt: str | None) -> str | None:
 
 
 def guess_format(filename: str, explicit: str | None) -> str:
-    """The chosen format, else the one the file's name says (a .gz or .zip suffix is looked through)."""
+    """The chosen format, else the one the file's name says (a .gz or .zip suffix is looked through).
+
+    A bare data.zip gives "zip": the name of the file inside it decides, once it is opened (member_format).
+    """
     fmt = check_format(explicit) or format_from_name(filename)
+    if fmt is None and _split_name(Path(filename).name)[1] == "zip":
+        return "zip"
     if fmt is None:
         _fail(
             f"cannot tell the format of {Path(filename).name!r} from its name; name it .csv, .tsv, .json, "
             ".jsonl or .parquet (optionally .gz or .zip), or choose the format"
         )
     return fmt
+
+
+def member_format(path, filename: str, explicit: str | None) -> str:
+    """The format of a stored file, looking inside a zip for the name of the file it holds."""
+    fmt = guess_format(filename, explicit)
+    if fmt != "zip":
+        return fmt
+    with open_plain(path, filename) as opened:
+        inner = format_from_name(opened.name)
+    if inner is None:
+        _fail(
+            f"cannot tell the format of {opened.name!r} inside the zip file from its name; name it .csv, .tsv, "
+            ".json, .jsonl or .parquet, or choose the format"
+        )
+    return inner
 
 
 def check_encoding(encoding: str | None) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from array import array
 import json
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -164,11 +164,13 @@ class _Reader:
 
     def __iter__(self) -> Iterator[tuple[int, dict]]:
         o = self.options
+        if self.fmt == "zip":
+            # With no format chosen, the member of a zip names it (data.zip holding data.jsonl).
+            self.fmt = formats.member_format(self.path, self.filename, None)
+            self.unit = formats.unit(self.fmt)
+        fmt = self.fmt
         with formats.open_plain(self.path, self.filename) as opened:
             self.opened = opened
-            # With no format chosen, the member of a zip names it (data.zip holding data.jsonl).
-            fmt = o.format or formats.format_from_name(opened.name) or self.fmt
-            self.fmt, self.unit = fmt, formats.unit(fmt)
             records = formats.records(opened, fmt, o.wanted, o.encoding, o.delimiter)
             yield from self._checked_fields(records)
 
@@ -525,7 +527,7 @@ def write(
         Project.objects.select_for_update().filter(pk=project.pk).first()
         last = Sample.objects.filter(project=project).aggregate(m=Max("row"))["m"]
         start = 0 if last is None else last + 1  # not `last or -1`: a project whose only sample is row 0
-        unit = formats.unit(guess_format(filename, options.format))
+        unit = formats.unit(formats.member_format(path, filename, options.format))
         if last is None:
             taken: set[str] = set()
         elif plan.lines_of is not None:

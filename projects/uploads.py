@@ -88,6 +88,12 @@ def stage(session, project, upload, encoding: str | None = None) -> Staged:
     with open(folder / "file", "wb") as out:
         for chunk in upload.chunks():
             out.write(chunk)
+    if fmt == "zip":
+        try:
+            fmt = formats.member_format(folder / "file", upload.name, None)
+        except importer.ImportFailed as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ServiceError(exc.problems[0].message, "file") from None
     staged = Staged(token, project.pk, Path(upload.name).name[:255], upload.size, fmt, encoding)
     uploads = dict(session.get(SESSION_KEY) or {})
     uploads[token] = {
@@ -130,7 +136,7 @@ def _read(staged: Staged, limit: int) -> tuple[list[str], list[dict]]:
     columns: list[str] = []
     try:
         with formats.open_plain(staged.path, staged.filename) as opened:
-            fmt = formats.format_from_name(opened.name) or staged.format
+            fmt = staged.format
             for _, record in formats.records(opened, fmt, [], staged.encoding, None):
                 rows.append(record)
                 columns.extend(k for k in record if k not in columns)
