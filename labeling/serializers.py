@@ -159,4 +159,11 @@ class RunSummaryOutput(serializers.ModelSerializer):
 
 class RunOutput(RunSummaryOutput):
     class Meta(RunSummaryOutput.Meta):
-        fields = [*RunSummaryOutput.Meta.fields, "lf_versions", "lf_stats", "conflict_rows"]
+        fields = [
+            *RunSummaryOutput.Meta.fields,
+            "lf_versions",
+            "lf_stats",
+            "conflict_rows",
+            "conflict_matrix",
+            "overlap_matrix",
+        ]
