@@ -26,7 +26,10 @@ class ProjectForm(forms.Form):
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a header row, or JSONL (one JSON object per line). UTF-8.")
+    file = forms.FileField(
+        help_text="CSV/TSV with a header row, a JSON array, JSONL or Parquet; .gz or .zip too."
+    )
+    encoding = forms.CharField(required=False)
 
 
 class MappingForm(forms.Form):
@@ -36,6 +39,26 @@ class MappingForm(forms.Form):
     id_field = forms.ChoiceField(label="Id field", required=False)
     label_field = forms.ChoiceField(label="Label field", required=False)
     split_field = forms.ChoiceField(label="Split field", required=False)
+    delimiter = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Detect from the header"),
+            (",", "Comma"),
+            ("\t", "Tab"),
+            (";", "Semicolon"),
+            ("|", "|"),
+        ],
+    )
+    on_duplicate = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("fail", "Stop the import and list them"),
+            ("skip", "Skip them (keep the samples as they are)"),
+            ("update", "Update those samples"),
+        ],
+        initial="fail",
+    )
+    metadata_fields = forms.MultipleChoiceField(required=False)
 
     def __init__(self, *args, columns: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,6 +66,9 @@ class MappingForm(forms.Form):
         self.fields["text_field"].choices = [("", "Choose the text column")] + named
         for name in ("id_field", "label_field", "split_field"):
             self.fields[name].choices = [("", "None")] + named
+        self.fields["metadata_fields"].choices = named
+        # Every other column is kept unless unticked; an unbound form shows them all ticked.
+        self.initial.setdefault("metadata_fields", list(columns))
 
 
 class AddMemberForm(forms.Form):

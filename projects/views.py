@@ -107,9 +107,11 @@ def import_samples(request, pk):
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         try:
-            staged = uploads.stage(request.session, project, request.FILES.get("file"))
+            staged = uploads.stage(
+                request.session, project, request.FILES.get("file"), request.POST.get("encoding")
+            )
         except ServiceError as exc:
-            form.add_error("file", exc.message)
+            form.add_error(exc.field if exc.field in ("file", "encoding") else "file", exc.message)
         else:
             try:
                 uploads.preview(staged)  # a file that cannot even be previewed is refused here, in place
@@ -201,6 +203,15 @@ def _initial_fields(columns: list[str]) -> dict:
     }
 
 
+def _metadata_fields(request, form) -> list[str] | None:
+    """The ticked columns; None (keep every other field) when all are ticked or the boxes were not shown."""
+    ticked = form.cleaned_data.get("metadata_fields") or []
+    columns = [value for value, _ in form.fields["metadata_fields"].choices]
+    if not request.POST.get("metadata_shown") or set(ticked) >= set(columns):
+        return None
+    return list(ticked)
+
+
 def _start(request, project, staged, form, values) -> ImportJob | None:
     data = form.cleaned_data
     options = {
@@ -212,6 +223,10 @@ def _start(request, project, staged, form, values) -> ImportJob | None:
         if data["label_field"]
         else {},
         "format": staged.format,
+        "encoding": staged.encoding,
+        "delimiter": data.get("delimiter") or None,
+        "on_duplicate": data.get("on_duplicate") or "fail",
+        "metadata_fields": _metadata_fields(request, form),
     }
     upload = uploads.as_file(staged)
     try:
