@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zipfile
 from io import StringIO
 
 import pytest
@@ -141,3 +143,35 @@ def test_an_unknown_project_or_file_is_refused(project, comments, tmp_path):
 def test_the_text_field_is_required(project, comments):
     with pytest.raises(CommandError, match="--text-field"):
         call_command("import_samples", str(project.pk), str(comments))
+
+
+def test_it_skips_duplicates_reads_latin1_tsv_and_keeps_chosen_fields(project, tmp_path):
+    first = tmp_path / "first.tsv"
+    first.write_bytes("id\ttext\tlang\tjunk\na\tcafé\tfr\tx\n".encode("latin-1"))
+    run(project.pk, first, "--text-field", "text", "--id-field", "id", "--encoding", "latin-1")
+    second = tmp_path / "second.tsv.gz"
+    second.write_bytes(gzip.compress(b"id\ttext\tlang\tjunk\na\tchanged\tfr\tx\nb\tnuevo\tes\ty\n"))
+    out, _ = run(
+        project.pk,
+        second,
+        "--text-field",
+        "text",
+        "--id-field",
+        "id",
+        "--on-duplicate",
+        "skip",
+        "--metadata-fields",
+        "lang",
+    )
+    assert out.strip() == f"Imported 1 samples (0 hand labels) into {project.name}; 1 duplicate skipped"
+    got = list(Sample.objects.filter(project=project).values_list("external_id", "text", "fields"))
+    assert got == [("a", "café", {"id": "a", "lang": "fr", "junk": "x"}), ("b", "nuevo", {"lang": "es"})]
+
+
+def test_a_zip_bomb_is_refused_on_the_command_line(project, tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.csv", b"text\n" + b"0" * 30_000_000)
+    message, err = fails(project.pk, bomb, "--text-field", "text")
+    assert "looks like a zip bomb" in err
+    assert message == f"nothing was imported from {bomb}; fix the problems above"
