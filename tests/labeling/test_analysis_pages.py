@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
+from labeling import refit as refit_module
 from labeling import run_arrays, services
 from labeling.refit import calibration
 from projects.models import Annotation
@@ -171,3 +172,53 @@ def test_calibration_bins_pool_every_class():
     assert (low["n"], high["n"]) == (2, 2)
     assert low["predicted"] == pytest.approx(0.2) and low["observed"] == pytest.approx(0.5)
     assert high["predicted"] == pytest.approx(0.8) and high["observed"] == pytest.approx(0.5)
+
+
+QUERY_PAGES = [
+    ("analysis", {}),
+    ("analysis", {"sort": "coverage"}),
+    ("analysis_conflicts", {}),
+    ("analysis_conflicts", {"view": "overlap"}),
+    ("analysis_metrics", {}),
+    ("analysis_history", {}),
+    ("analysis_overview", {}),
+    ("drilldown", {"kind": "covered"}),
+    ("drilldown", {"kind": "model_vs_gold", "split": "dev"}),
+]
+# Session, user, project, role, then the page's own reads; the same with 3 LFs and 6 samples as with 9 and 66.
+MAX_QUERIES = 10
+
+
+def _query_counts(client, project) -> list[int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for name, params in QUERY_PAGES:
+        with CaptureQueriesContext(connection) as ctx:
+            assert _get(client, name, project, **params).status_code == 200
+        counts.append(len(ctx.captured_queries))
+    return counts
+
+
+def test_query_counts_do_not_grow_with_samples_or_lfs(
+    client, project, alice, dana, run, django_assert_max_num_queries
+):
+    client.force_login(dana)
+    small = _query_counts(client, project)
+    make_samples(
+        project, [f"my song {i} check nice subscribe" for i in range(60)], splits=["dev", "test"] * 30
+    )
+    services.samples_added(project, 6, 60)
+    for i in range(6):
+        _lf(project, alice, f"extra{i}", f"(?i){'subscribe nice song my check love'.split()[i]}", "SPAM")
+    apply_and_refit(project)
+    again = services.request_refit(project=project, force=True)  # history: three runs now
+    refit_module.refit(again.pk)
+    assert _query_counts(client, project) == small
+    sample_url = reverse("analysis_sample", args=[project.pk, 3])
+    for name, params in QUERY_PAGES:
+        with django_assert_max_num_queries(MAX_QUERIES):
+            _get(client, name, project, **params)
+    with django_assert_max_num_queries(MAX_QUERIES):
+        client.get(sample_url)
