@@ -30,8 +30,8 @@ from .models import Annotation, Membership, Project, QueueOrder, Sample
 CLAIM_TTL = timedelta(minutes=10)
 # Rows of a priority order looked at in one query, and at most how many windows one request walks before it
 # falls back to row order (the walk resumes where it stopped on the next request: see _frontier).
-WINDOW = 512
-MAX_WINDOWS = 8
+WINDOW = 128
+MAX_WINDOWS = 16
 # A locked candidate whose compare-and-set still fails (claimed between read and lock) is retried this often.
 LOCK_TRIES = 5
 
