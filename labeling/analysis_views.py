@@ -36,6 +36,7 @@ def _context(request, project, tab: str, run, **extra) -> dict:
         "tabs": [{"name": name, "title": title, "current": name == tab} for name, title in TABS],
         "run": run,
         "may_edit": can(request.user, "edit_lfs", project),
+        "may_open_sample": can(request.user, "view_sample", project),
         **extra,
     }
 
@@ -114,7 +115,7 @@ def samples(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def sample(request, pk, row):
-    project = project_for(request.user, pk, "view_samples")
+    project = project_for(request.user, pk, "view_sample")
     found = get_object_or_404(Sample, project=project, row=row)
     error = None
     if request.method == "POST":

@@ -30,6 +30,9 @@ RULES: dict[str, frozenset[str]] = {
     "review": frozenset({Role.ADMIN, Role.REVIEWER}),
     # Who did what and when: it names every member and what they labeled, so admins only.
     "view_audit": frozenset({Role.ADMIN}),
+    # One sample in full (every LF vote, the probabilities, each hand label with who gave it): developers and
+    # reviewers (UX.md); viewers read the dashboards and their drill-down lists, not single samples.
+    "view_sample": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER}),
 }
 
 
