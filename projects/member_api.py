@@ -31,11 +31,11 @@ class MemberOutput(serializers.ModelSerializer):
 class MemberInput(serializers.Serializer):
     username = serializers.CharField(required=False, allow_blank=True, default="")
     email = serializers.CharField(required=False, allow_blank=True, default="")
-    role = serializers.ChoiceField(choices=Role.values)
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class RoleInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.values)
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 def _user_named(username: str, email: str):
