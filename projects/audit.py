@@ -28,6 +28,20 @@ def record(
     )
 
 
+def record_changes(project, actor, fields: tuple[str, ...]) -> AuditEvent | None:
+    """Log "setting.changed" with {field: {"old", "new"}} for the fields of `project` that differ from its
+    row in the database; nothing when none does. Call it just before saving."""
+    stored = type(project).objects.filter(pk=project.pk).values(*fields).first() or {}
+    changes = {
+        name: {"old": stored.get(name), "new": getattr(project, name)}
+        for name in fields
+        if stored.get(name) != getattr(project, name)
+    }
+    if not changes:
+        return None
+    return record(project, actor, "setting.changed", project, **changes)
+
+
 def events_page(
     project, before: int | None = None, size: int = PAGE_SIZE
 ) -> tuple[list[AuditEvent], int | None]:

@@ -100,14 +100,8 @@ def update_project(
                 "labels",
             )
         project.labels = new
+    audit.record_changes(project, user, ("name", "description", "instructions", "labels"))
     project.save()
-    audit.record(
-        project,
-        user,
-        "setting.changed",
-        project,
-        **audit.given(name=name, description=description, instructions=instructions, labels=labels),
-    )
     return project
 
 
@@ -492,14 +486,8 @@ def update_workflow(
     old_overlap = project.overlap
     if overlap is not None:
         project.overlap = overlap
+    audit.record_changes(project, user, ("overlap", "queue_order", "blind", "skip_reasons"))
     project.save()
-    audit.record(
-        project,
-        user,
-        "setting.changed",
-        project,
-        **audit.given(overlap=overlap, queue_order=queue_order, blind=blind, skip_reasons=skip_reasons),
-    )
     if overlap is not None and overlap != old_overlap:
         # One statement over the project's samples; a settings change, not a per-request cost.
         waiting = Q(hand_labels__lt=overlap, adjudication__isnull=True)

@@ -70,11 +70,22 @@ def test_members_added_role_changed_and_removed(project, alice, eve):
     ]
 
 
-def test_settings_changes_are_recorded_with_what_changed(project, alice):
-    services.update_project(project=project, user=alice, instructions="Be kind")
-    assert (_last(project).action, _last(project).details) == ("setting.changed", {"instructions": "Be kind"})
-    services.update_workflow(project=project, user=alice, overlap=3, blind=False)
-    assert _last(project).details == {"overlap": 3, "blind": False}
+def test_settings_changes_are_recorded_with_old_and_new_values(client, project, alice):
+    services.update_project(project=project, user=alice, instructions="Be kind", name=project.name)
+    event = _last(project)
+    assert (event.action, event.actor) == ("setting.changed", alice)
+    assert event.details == {"instructions": {"old": "", "new": "Be kind"}}  # the unchanged name is left out
+    services.update_workflow(project=project, user=alice, overlap=3, blind=False, queue_order="row")
+    assert _last(project).details == {"overlap": {"old": 1, "new": 3}, "blind": {"old": True, "new": False}}
+    client.force_login(alice)
+    html = client.get(reverse("audit_log", args=[project.pk])).content.decode()
+    assert "overlap: 1 → 3" in html and "blind: True → False" in html
+
+
+def test_saving_settings_unchanged_records_nothing(project, alice):
+    before = AuditEvent.objects.count()
+    services.update_workflow(project=project, user=alice, overlap=1, blind=True)
+    assert AuditEvent.objects.count() == before
 
 
 def test_an_import_started_is_recorded(project, bob, django_capture_on_commit_callbacks):
@@ -120,14 +131,14 @@ def test_the_log_pages_by_keyset_and_htmx_appends_the_next_page(client, project,
         audit.record(project, alice, "setting.changed", project, step=i)
     client.force_login(alice)
     first = client.get(reverse("audit_log", args=[project.pk])).content.decode()
-    assert "step: 54" in first and "step: 5;" not in first and "step: 4<" not in first
+    assert "step: 54<" in first and "step: 5<" in first and "step: 4<" not in first
     newest_ids = list(AuditEvent.objects.filter(project=project).order_by("-id").values_list("id", flat=True))
     cursor = newest_ids[audit.PAGE_SIZE - 1]
     assert f"?before={cursor}" in first
     older = client.get(reverse("audit_log", args=[project.pk]), {"before": cursor}, HTTP_HX_REQUEST="true")
     text = older.content.decode()
     assert "<html" not in text  # the rows only, appended in place
-    assert "step: 4" in text and "step: 0" in text and "step: 54" not in text
+    assert "step: 4<" in text and "step: 0<" in text and "step: 54<" not in text
     # The fixture's own events (project created, members added) are on this last page too.
     assert "member.added" in text
     assert "Older events" not in text
