@@ -68,9 +68,31 @@ def uncovered_first(project):
     return run_id, lambda: np.flatnonzero(~_vote_masks(run_id)[0])
 
 
-def register() -> None:
-    from projects.queue import register_order
+_predictions: dict[int, np.ndarray] = {}  # run id -> its predicted classes; a few runs per process
 
-    register_order(QueueOrder.LEAST_CONFIDENT, least_confident)
-    register_order(QueueOrder.CONFLICTS, conflicts_first)
-    register_order(QueueOrder.UNCOVERED, uncovered_first)
+
+def predicted(project, sample) -> int | None:
+    """The latest done run's class for the sample (None before a run, for new rows, or when uninformative)."""
+    run_id = _latest_run(project)
+    if run_id is None:
+        return None
+    pred = _predictions.get(run_id)
+    if pred is None:
+        pred = LabelModelRun.objects.get(pk=run_id).prediction_array()
+        pred = np.zeros(0, dtype=np.int16) if pred is None else pred
+        if len(_predictions) >= 8:
+            _predictions.pop(next(iter(_predictions)))
+        _predictions[run_id] = pred
+    if sample.row >= len(pred) or pred[sample.row] < 0:
+        return None
+    return int(pred[sample.row])
+
+
+def register() -> None:
+    from projects import queue
+
+    queue.register_order(QueueOrder.LEAST_CONFIDENT, least_confident)
+    queue.register_order(QueueOrder.CONFLICTS, conflicts_first)
+    queue.register_order(QueueOrder.UNCOVERED, uncovered_first)
+    if predicted not in queue.PREDICTION_PROVIDERS:
+        queue.PREDICTION_PROVIDERS.append(predicted)

@@ -187,8 +187,13 @@ class QueueNextApi(APIView):
         sample = queue.claim_next(project, request.user)
         if sample is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        others = None if project.blind else selectors.others_labels(project, request.user, sample)
-        return Response(QueueSampleOutput(sample, context={"others": others}).data)
+        context = {}
+        if not project.blind:
+            context = {
+                "others": selectors.others_labels(project, request.user, sample),
+                "predicted": queue.predicted_label(project, sample),
+            }
+        return Response(QueueSampleOutput(sample, context=context).data)
 
 
 def valid_input(serializer_class, data) -> dict:

@@ -44,6 +44,19 @@ def register_order(name: str, provider: OrderProvider) -> None:
     ORDER_PROVIDERS[name] = provider
 
 
+# The label model's class for a sample (an index, or None), shown to annotators of projects that are not
+# blind; labeling registers it beside the orders.
+PREDICTION_PROVIDERS: list[Callable[[Project, Sample], int | None]] = []
+
+
+def predicted_label(project: Project, sample: Sample) -> str | None:
+    for provider in PREDICTION_PROVIDERS:
+        index = provider(project, sample)
+        if index is not None:
+            return project.label_name(index)
+    return None
+
+
 class _Lru(OrderedDict):
     def __init__(self, size: int):
         super().__init__()

@@ -228,10 +228,16 @@ class QueueSampleOutput(serializers.ModelSerializer):
     others = serializers.SerializerMethodField(
         help_text="Others' labels by class; only in projects that are not blind (else null)."
     )
+    predicted = serializers.SerializerMethodField(
+        help_text="The label model's class; only in projects that are not blind (else null)."
+    )
 
     class Meta:
         model = Sample
-        fields = ["id", "row", "external_id", "text", "fields", "claimed_until", "others"]
+        fields = ["id", "row", "external_id", "text", "fields", "claimed_until", "others", "predicted"]
 
     def get_others(self, sample: Sample) -> list[dict] | None:
         return self.context.get("others")
+
+    def get_predicted(self, sample: Sample) -> str | None:
+        return self.context.get("predicted")

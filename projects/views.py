@@ -282,6 +282,7 @@ def _label_context(request, project, sample: Sample | None, status: dict | None 
         comments=selectors.comments_for(project, user, sample, everyone=everyone) if sample else [],
         # Blind projects show an annotator nothing of others' labels; reviewers see them on the review page.
         others=selectors.others_labels(project, user, sample) if sample and not project.blind else None,
+        predicted=queue.predicted_label(project, sample) if sample and not project.blind else None,
         skip_reasons=project.skip_reasons,
         orders=QueueOrder.choices,
         my_order=Membership.objects.filter(project=project, user=user)

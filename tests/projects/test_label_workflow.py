@@ -140,6 +140,7 @@ def test_blind_mode_shows_an_annotator_nothing_of_others_labels_in_page_fragment
 ):
     services.update_workflow(project=project, overlap=3)
     (s0,) = make_samples(project, ["is this spam?"])
+    _run_predicting(project, [1])
     client.force_login(charlie)
     page = f"{_url(project)}?sample={s0.pk}"
     before = (_scrub(client.get(page).content.decode()), _scrub(client.get(page, **HTMX).content.decode()))
@@ -148,23 +149,42 @@ def test_blind_mode_shows_an_annotator_nothing_of_others_labels_in_page_fragment
     services.annotate(project=project, sample=s0, user=frank, label=1)
     after = (_scrub(client.get(page).content.decode()), _scrub(client.get(page, **HTMX).content.decode()))
     assert before == after
-    assert "frank" not in after[0] and "Others' labels" not in after[0]
+    assert "frank" not in after[0] and "Others' labels" not in after[0] and "guess" not in after[0]
     queued_after = api.post(reverse("api_queue_next", args=[project.pk])).json()
     assert queued_after.pop("claimed_until") and queued_before.pop("claimed_until")  # the claim, extended
     assert queued_after == queued_before
     assert queued_after["others"] is None
-    assert set(queued_after) == {"id", "row", "external_id", "text", "fields", "others"}
+    assert queued_after["predicted"] is None
+    assert set(queued_after) == {"id", "row", "external_id", "text", "fields", "others", "predicted"}
 
 
-def test_a_project_that_is_not_blind_shows_others_labels(client, project, charlie, frank):
+def _run_predicting(project, predicted):
+    import numpy as np
+
+    from labeling.models import LabelModelRun, pack
+
+    return LabelModelRun.objects.create(
+        project=project,
+        status="done",
+        n_samples=len(predicted),
+        predictions=pack(np.array(predicted, dtype=np.int16)),
+    )
+
+
+def test_a_project_that_is_not_blind_shows_others_labels_and_the_models_guess(
+    client, project, charlie, frank
+):
     services.update_workflow(project=project, overlap=3, blind=False)
     (s0,) = make_samples(project, ["is this spam?"])
     services.annotate(project=project, sample=s0, user=frank, label=1)
+    _run_predicting(project, [0])
     client.force_login(charlie)
     html = client.get(_url(project)).content.decode()
     assert "Others' labels" in html and "SPAM × 1" in html
+    assert "The label model's guess: <strong>HAM</strong>" in html
     answer = token_client(charlie).post(reverse("api_queue_next", args=[project.pk])).json()
     assert answer["others"] == [{"label": "SPAM", "count": 1}]
+    assert answer["predicted"] == "HAM"
 
 
 def test_queue_next_answers_204_when_nothing_is_left_and_checks_access(project, charlie, dana, eve):
