@@ -10,7 +10,9 @@ A URL pattern without a row in TABLE fails: add a row for it, with the answer ea
 
 from __future__ import annotations
 
+import html
 import os
+import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -324,3 +326,34 @@ def test_a_viewers_drilldown_names_samples_without_links_to_pages_they_cannot_op
     client.force_login(world["users"]["reviewer"])
     html = client.get(reverse("drilldown", args=[project.pk]), {"kind": "covered"}).content.decode()
     assert sample_url in html
+
+
+LINK = re.compile(r'(?:href|hx-get)="(/[^"#]*)"')
+
+
+def test_no_page_links_a_role_to_a_page_it_may_not_open(world):
+    """Every link and htmx GET on the pages a role opens leads somewhere that role may go."""
+    from django.test import Client
+
+    clients = _clients(world, Client)
+    routes = dict((name, route) for name, route in walk_patterns() if name)
+    problems = []
+    for index, persona in enumerate(ROLES):
+        links: dict[str, str] = {}
+        for name, row in TABLE.items():
+            if name.startswith("api_") or name not in routes or row["get"].split()[index] != "200":
+                continue
+            url = _url(name, routes[name], row, world["values"])
+            response = clients[persona].get(url)
+            if response.streaming or not response["Content-Type"].startswith("text/html"):
+                continue  # a download (the export), not a page
+            for link in LINK.findall(response.content.decode()):
+                links.setdefault(html.unescape(link), name)
+        assert len(links) > 5, f"the walk found only {len(links)} links on the pages of {persona}"
+        for link, page in sorted(links.items()):
+            if link.startswith(("/static/", "/admin/", "/media/")):
+                continue
+            code = clients[persona].get(link).status_code
+            if code in (403, 404):
+                problems.append(f"{page} links {persona} to {link}, which answers them {code}")
+    assert not problems, "\n".join(problems)
