@@ -181,7 +181,12 @@ class ExportApi(APIView):
     content_negotiation_class = _FormatIsTheFileFormat
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=list(export.FORMATS), required=True)],
+        parameters=[
+            OpenApiParameter("format", str, enum=list(export.FORMATS), required=True),
+            OpenApiParameter("split", str, enum=["train", "dev", "test"], description="Only this split"),
+            OpenApiParameter("only_informative", bool, description="Only samples with a non-tie prediction"),
+            OpenApiParameter("only_gold", bool, description="Only samples with an agreed hand label"),
+        ],
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/x-ndjson"): OpenApiTypes.BINARY,
@@ -190,4 +195,4 @@ class ExportApi(APIView):
     )
     def get(self, request, pk: int):
         project = project_for(request.user, pk, "export")
-        return export.export_response(project, request.query_params.get("format"))
+        return export.export_response(project, request.query_params.get("format"), request.query_params)

@@ -1,5 +1,10 @@
-"""Exports of a project's labels: the latest finished run's predicted label and probability per class for
-every sample, beside its hand labels. Used by the API and the export page alike.
+"""Exports of a project's labels: the latest finished run's predicted label, probability per class and
+confidence for every sample, beside its fields and hand labels (annotator and time). Used by the API and
+the export page alike. CSV and JSONL stream (keyset pages by row); Parquet and the label matrix are written
+to a file by a worker (labeling.export_jobs).
+
+Options: `split` (train, dev or test), `only_informative` (samples whose prediction is not a tie or abstain),
+`only_gold` (samples with an agreed hand label).
 """
 
 from __future__ import annotations
@@ -8,17 +13,56 @@ import csv
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
-from projects.models import Annotation, JobStatus, Project, Sample
+from projects.models import Annotation, JobStatus, Project, Sample, Split
 from projects.services import ServiceError
 
-from .models import LabelModelRun
+from .models import LabelModelRun, LFVersion
 
 FORMATS = ("csv", "jsonl")
+# Built by a worker into a file offered as a download (labeling.export_jobs).
+FILE_FORMATS = ("parquet", "label_matrix", "archive")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    split: str | None = None
+    only_informative: bool = False
+    only_gold: bool = False
+
+    def as_dict(self) -> dict:
+        return {"split": self.split, "only_informative": self.only_informative, "only_gold": self.only_gold}
+
+
+def _flag(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ServiceError(f"{name} must be true or false, not {value!r}", name)
+
+
+def export_options(data) -> ExportOptions:
+    """Options from query parameters or a JSON body; ServiceError names a bad one."""
+    data = data or {}
+    split = (data.get("split") or "").strip().lower() or None
+    if split is not None and split not in Split.values:
+        raise ServiceError(f"unknown split {split!r}; choose one of {', '.join(Split.values)}", "split")
+    return ExportOptions(
+        split=split,
+        only_informative=_flag(data.get("only_informative"), "only_informative"),
+        only_gold=_flag(data.get("only_gold"), "only_gold"),
+    )
+
+
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 # Samples read per query while streaming: keyset pages by row, so memory stays flat at any project size.
 CHUNK = 2000
@@ -42,50 +86,71 @@ def csv_header(project: Project) -> list[str]:
         "split",
         "predicted_label",
         *(f"probability_{name}" for name in project.labels),
+        "confidence",
         "hand_label",
         "hand_labels",
+        "fields",
     ]
 
 
-def records(project: Project, run: LabelModelRun) -> Iterator[dict]:
+def records(project: Project, run: LabelModelRun, options: ExportOptions | None = None) -> Iterator[dict]:
     """One dict per sample in row order. Samples imported after the run have no prediction (None)."""
+    options = options or ExportOptions()
     labels = project.labels
     proba = run.probability_array()
     pred = run.prediction_array()
     n_run = 0 if proba is None else min(run.n_samples, proba.shape[0])
     samples = Sample.objects.filter(project=project).order_by("row")
+    if options.split:
+        samples = samples.filter(split=options.split)
+    if options.only_gold:
+        samples = samples.filter(gold_label__isnull=False)
+    if options.only_informative:
+        samples = samples.filter(row__lt=n_run)
     last = -1
     while True:
         chunk = list(
             samples.filter(row__gt=last).values_list(
-                "id", "external_id", "row", "text", "split", "gold_label"
+                "id", "external_id", "row", "text", "split", "gold_label", "fields"
             )[:CHUNK]
         )
         if not chunk:
             return
         last = chunk[-1][2]
-        hand = _hand_labels(project, [s[0] for s in chunk])
         rows = np.fromiter((s[2] for s in chunk), dtype=np.int64, count=len(chunk))
         inside = rows < n_run
+        if options.only_informative:
+            # A tie or an all-abstain row predicts -1: no informative label to hand on.
+            informative = np.zeros(len(chunk), dtype=bool)
+            informative[inside] = pred[rows[inside]] >= 0
+            chunk = [s for s, keep in zip(chunk, informative, strict=True) if keep]
+            rows, inside = rows[informative], inside[informative]
+            if not chunk:
+                continue
+        hand = _hand_labels(project, [s[0] for s in chunk])
         # float32 printed shortest-first: "0.6666667", not a 17-digit double.
         shown = np.full((len(chunk), len(labels)), "", dtype=object)
+        confidence = np.full(len(chunk), "", dtype=object)
         if inside.any():
             shown[inside] = proba[rows[inside]].astype(str)
-        for i, (sample_id, external_id, row, text, split, gold) in enumerate(chunk):
+            confidence[inside] = proba[rows[inside]].max(axis=1).astype(str)
+        for i, (sample_id, external_id, row, text, split, gold, fields) in enumerate(chunk):
             if inside[i]:
                 predicted = project.label_name(int(pred[row]))
                 probabilities = {name: float(shown[i, c]) for c, name in enumerate(labels)}
+                sure = float(confidence[i])
             else:
-                predicted = None
-                probabilities = None
+                predicted = probabilities = sure = None
             yield {
                 "sample_id": sample_id,
                 "external_id": external_id,
                 "row": row,
                 "text": text,
+                "fields": fields or {},
                 "split": split,
                 "predicted_label": predicted,
                 "probabilities": probabilities,
+                "confidence": sure,
                 "hand_label": project.label_name(gold),
                 "hand_labels": hand.get(sample_id, []),
             }
@@ -96,11 +161,33 @@ def _hand_labels(project: Project, sample_ids: list[int]) -> dict[int, list[dict
     rows = (
         Annotation.objects.filter(project=project, sample_id__in=sample_ids, label__isnull=False)
         .order_by("sample_id", "created_at", "id")
-        .values_list("sample_id", "source", "annotator__username", "label")
+        .values_list("sample_id", "source", "annotator__username", "label", "updated_at")
     )
-    for sample_id, source, username, label in rows:
-        out[sample_id].append({"annotator": username, "source": source, "label": project.label_name(label)})
+    for sample_id, source, username, label, when in rows:
+        out[sample_id].append(
+            {
+                "annotator": username,
+                "source": source,
+                "label": project.label_name(label),
+                "labeled_at": when.isoformat(),
+            }
+        )
     return out
+
+
+def label_matrix(run: LabelModelRun) -> tuple[np.ndarray, list[str]]:
+    """The run's label matrix (n samples x m LFs, int16, -1 abstain) and its LFs' names, in column order."""
+    versions = {v.pk: v for v in LFVersion.objects.filter(pk__in=run.lf_versions).select_related("lf")}
+    columns, names = [], []
+    for pk in run.lf_versions:
+        version = versions.get(pk)
+        votes = version.vote_array() if version else None
+        if votes is None:
+            raise ServiceError(f"the votes of LF version {pk} are gone; refit to export a label matrix")
+        columns.append(votes[: run.n_samples].astype(np.int16))
+        names.append(version.lf.name)
+    matrix = np.stack(columns, axis=1) if columns else np.zeros((run.n_samples, 0), dtype=np.int16)
+    return matrix, names
 
 
 class _Line:
@@ -110,10 +197,10 @@ class _Line:
         return value
 
 
-def csv_lines(project: Project, run: LabelModelRun) -> Iterator[str]:
+def csv_lines(project: Project, run: LabelModelRun, options: ExportOptions | None = None) -> Iterator[str]:
     writer = csv.writer(_Line())
     yield writer.writerow(csv_header(project))
-    for r in records(project, run):
+    for r in records(project, run, options):
         probabilities = r["probabilities"] or {}
         yield writer.writerow(
             [
@@ -124,29 +211,46 @@ def csv_lines(project: Project, run: LabelModelRun) -> Iterator[str]:
                 r["split"],
                 r["predicted_label"] or "",
                 *(probabilities.get(name, "") for name in project.labels),
+                "" if r["confidence"] is None else r["confidence"],
                 r["hand_label"] or "",
                 json.dumps(r["hand_labels"], ensure_ascii=False) if r["hand_labels"] else "",
+                json.dumps(r["fields"], ensure_ascii=False) if r["fields"] else "",
             ]
         )
 
 
-def jsonl_lines(project: Project, run: LabelModelRun) -> Iterator[str]:
-    for r in records(project, run):
+def jsonl_lines(project: Project, run: LabelModelRun, options: ExportOptions | None = None) -> Iterator[str]:
+    for r in records(project, run, options):
         yield json.dumps(r, ensure_ascii=False) + "\n"
 
 
-def export_response(project: Project, fmt: str | None) -> StreamingHttpResponse:
-    """A streamed download of the latest finished run's labels; ServiceError for a bad format or no run."""
-    fmt = (fmt or "").strip().lower()
-    if fmt not in FORMATS:
-        raise ServiceError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}", "format")
+def require_run(project: Project) -> LabelModelRun:
     run = latest_run(project)
     if run is None:
         raise ServiceError(
             "there are no predicted labels to export yet: no label-model run has finished in this project "
             "(write a labeling function and wait for its refit)"
         )
-    lines = csv_lines(project, run) if fmt == "csv" else jsonl_lines(project, run)
+    return run
+
+
+def export_response(project: Project, fmt: str | None, options=None) -> StreamingHttpResponse:
+    """A streamed download of the latest finished run's labels; ServiceError for a bad format or no run.
+
+    options: an ExportOptions, or the request's query parameters (split, only_informative, only_gold).
+    """
+    fmt = (fmt or "").strip().lower()
+    if fmt not in FORMATS:
+        hint = f"; {', '.join(FILE_FORMATS)} are built by a worker (POST /api/projects/{{id}}/exports/)"
+        raise ServiceError(
+            f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}"
+            + (hint if fmt in FILE_FORMATS else ""),
+            "format",
+        )
+    if not isinstance(options, ExportOptions):
+        options = export_options(options)
+    run = require_run(project)
+    lines = csv_lines(project, run, options) if fmt == "csv" else jsonl_lines(project, run, options)
     response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[fmt])
     name = slugify(project.name) or f"project-{project.pk}"
     response["Content-Disposition"] = f'attachment; filename="{name}-labels-run-{run.pk}.{fmt}"'

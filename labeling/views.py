@@ -345,7 +345,7 @@ def export(request, pk):
     project = project_for(request.user, pk, "export")
     fmt = request.GET.get("format", "csv")
     try:
-        return export_response(project, fmt)
+        return export_response(project, fmt, request.GET)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard", project.pk)

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import time
 
 import pytest
 
@@ -10,6 +11,7 @@ from labeling import services
 from labeling.export import export_response
 from labeling.models import LabelModelRun
 from projects import services as project_services
+from projects.models import Sample
 from projects.services import ServiceError
 from tests.conftest import make_samples, token_client
 from tests.labeling.helpers import apply_and_refit
@@ -53,8 +55,10 @@ def test_csv_has_a_header_a_row_per_sample_and_probabilities_summing_to_one(labe
         "predicted_label",
         "probability_HAM",
         "probability_SPAM",
+        "confidence",
         "hand_label",
         "hand_labels",
+        "fields",
     ]
     assert [r["text"] for r in rows] == TEXTS
     assert [int(r["sample_id"]) for r in rows] == [s.pk for s in samples]
@@ -64,9 +68,15 @@ def test_csv_has_a_header_a_row_per_sample_and_probabilities_summing_to_one(labe
     assert (float(rows[0]["probability_SPAM"]), float(rows[1]["probability_HAM"])) == (1.0, 1.0)
     assert float(rows[2]["probability_SPAM"]) == pytest.approx(0.5)
     assert [r["hand_label"] for r in rows] == ["SPAM", "HAM", "", "HAM"]
-    assert json.loads(rows[0]["hand_labels"]) == [{"annotator": None, "source": "import", "label": "SPAM"}]
-    assert json.loads(rows[1]["hand_labels"]) == [{"annotator": "charlie", "source": "human", "label": "HAM"}]
+    first, second = json.loads(rows[0]["hand_labels"]), json.loads(rows[1]["hand_labels"])
+    assert [{k: v for k, v in h.items() if k != "labeled_at"} for h in first + second] == [
+        {"annotator": None, "source": "import", "label": "SPAM"},
+        {"annotator": "charlie", "source": "human", "label": "HAM"},
+    ]
+    assert second[0]["labeled_at"] == samples[1].annotations.get().updated_at.isoformat()
     assert rows[2]["hand_labels"] == ""
+    expected = run.probability_array().max(axis=1)
+    assert [float(r["confidence"]) for r in rows] == pytest.approx(expected.tolist(), abs=1e-6)
 
 
 def test_jsonl_has_one_object_per_sample_with_probabilities_by_class_name(labeled, alice):
@@ -129,3 +139,44 @@ def test_annotators_and_viewers_cannot_export(labeled, persona, request):
         f"/api/projects/{project.pk}/export/?format=csv"
     )
     assert response.status_code == 403
+
+
+def test_options_pick_a_split_informative_predictions_or_gold_only(labeled, bob):
+    project, samples, _ = labeled
+    client = token_client(bob)
+
+    def ids(query):
+        response = client.get(f"/api/projects/{project.pk}/export/?format=jsonl&{query}")
+        assert response.status_code == 200, response.content
+        return [json.loads(line)["external_id"] for line in read(response).splitlines()]
+
+    assert ids("split=dev") == ["s1", "s3"]
+    assert ids("only_informative=true") == ["s0", "s1"]
+    assert ids("only_gold=1") == ["s0", "s1", "s3"]
+    assert ids("split=dev&only_gold=true&only_informative=true") == ["s1"]
+    response = client.get(f"/api/projects/{project.pk}/export/?format=csv&split=holdout")
+    assert (response.status_code, response.json()["field"]) == (400, "split")
+
+
+def test_jsonl_carries_fields_and_confidence(labeled, bob):
+    project, samples, _ = labeled
+    Sample.objects.filter(pk=samples[0].pk).update(fields={"likes": 3, "author": "ann"})
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=jsonl")
+    first = json.loads(read(response).splitlines()[0])
+    assert first["fields"] == {"likes": 3, "author": "ann"}
+    assert first["confidence"] == pytest.approx(max(first["probabilities"].values()))
+
+
+def test_the_first_bytes_of_a_large_export_arrive_at_once(project, alice, bob):
+    Sample.objects.bulk_create(
+        [Sample(project=project, row=i, external_id=f"x{i}", text=f"text {i}") for i in range(30_000)]
+    )
+    services.create_lf(
+        project=project, user=alice, name="t", kind="keyword", label="HAM", config={"keywords": ["text"]}
+    )
+    apply_and_refit(project)
+    began = time.perf_counter()
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")
+    first = next(iter(response.streaming_content))
+    assert time.perf_counter() - began < 1.0
+    assert first.startswith(b"sample_id,external_id")
