@@ -78,7 +78,7 @@ def project_detail(request, pk):
         project,
         "project_detail",
         progress=progress,
-        remaining=queue.remaining_for(project, user),
+        remaining=_remaining(project, user),
         can_label=can(user, "label", project),
     )
     if can(user, "view_samples", project):
@@ -94,6 +94,12 @@ def project_detail(request, pk):
     if can(user, "export", project):
         context["export_url"] = url_or_none("export", project.pk)
     return render(request, "projects/project_detail.html", context)
+
+
+def _remaining(project, user) -> str:
+    cap = 10_000
+    left = queue.remaining_for(project, user, cap)
+    return f"{cap:,}+" if left >= cap else f"{left:,}"
 
 
 # --- import --------------------------------------------------------------------------------------------------

@@ -253,3 +253,9 @@ def test_concurrent_api_requests_for_the_next_sample_get_different_samples(crowd
     assert len(set(claimed)) == THREADS
     rows = dict(Sample.objects.filter(pk__in=claimed).values_list("pk", "claimed_by"))
     assert {rows[pk] for pk in claimed} == {u.pk for u in users}
+
+
+def test_the_remaining_count_stops_at_its_cap(project, charlie):
+    make_samples(project, [f"t{i}" for i in range(5)])
+    assert queue.remaining_for(project, charlie) == 5
+    assert queue.remaining_for(project, charlie, cap=3) == 3
