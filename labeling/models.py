@@ -170,3 +170,34 @@ class VoteChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id}[{self.start}:{self.stop}]"
+
+
+class ExportJob(models.Model):
+    """A file export built by a worker (Parquet, the label matrix, the project archive), then downloaded."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    format = models.CharField(max_length=20)
+    # split, only_informative, only_gold (labeling.export.ExportOptions).
+    options = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    message = models.TextField(blank=True)
+    # The run the file was built from (archives name it inside too).
+    run = models.ForeignKey(LabelModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)
