@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Annotation, ImportJob, Membership, Project, Sample
+from .models import Annotation, ApiToken, AuditEvent, ImportJob, Invitation, Membership, Project, Sample
 
 
 class MembershipInline(admin.TabularInline):
@@ -33,3 +33,34 @@ class AnnotationAdmin(admin.ModelAdmin):
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["project", "filename", "status", "imported", "created_at"]
     readonly_fields = ["errors"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["project", "role", "email", "created_by", "expires_at", "accepted_by", "revoked_at"]
+    raw_id_fields = ["project", "created_by", "accepted_by"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Site admins can see and delete (revoke) anyone's tokens; keys are made by their owners only."""
+
+    list_display = ["user", "name", "prefix", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "prefix", "digest", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The log is written by the services only: read here, never edited."""
+
+    list_display = ["at", "project", "actor", "action", "target_type", "target_label"]
+    list_filter = ["action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -6,6 +6,7 @@ can only be taken by the account with that email (or by a new account made for i
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 
@@ -21,6 +22,8 @@ from django.utils import timezone
 from . import audit, services
 from .models import Invitation, Membership, Project, Role
 from .services import ServiceError
+
+log = logging.getLogger(__name__)
 
 
 def pending(project: Project):
@@ -80,8 +83,16 @@ def create_invitation(*, project: Project, by, role: str, email: str = "", site_
             f"{timezone.localtime(invitation.expires_at):%d %b %Y}):\n{link}\n"
         )
         subject = f"Join {project.name} on Chorus"
-        transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+        transaction.on_commit(lambda: _send(subject, body, email))
     return invitation
+
+
+def _send(subject: str, body: str, email: str) -> None:
+    # After commit: a mail server that is down must not undo the invitation; its link is on the page.
+    try:
+        send_mail(subject, body, None, [email])
+    except Exception:
+        log.exception("could not send the invitation email to %s", email)
 
 
 @transaction.atomic

@@ -249,3 +249,17 @@ def test_api_members_are_for_admins_and_private_to_outsiders(project, bob, eve, 
     assert token_client(eve).delete(f"/api/members/{charlie_id}/").status_code == 404
     assert token_client(eve).delete("/api/members/999999/").status_code == 404
     assert _role(project, charlie) == "annotator"
+
+
+def test_a_mail_server_that_fails_keeps_the_invitation_and_its_link(
+    client, project, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("no mail server")
+
+    monkeypatch.setattr(invitations, "send_mail", refuse)
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = _invite(client, project, email="new@example.com")
+    page = client.get(reverse("invitations", args=[project.pk])).content.decode()
+    assert reverse("invitation_accept", args=[invitation.token]) in page
