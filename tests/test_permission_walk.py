@@ -137,13 +137,16 @@ def _clients(world, client_class):
     return clients
 
 
-def _url(name: str, route: str, row: dict, values: dict) -> str:
-    from django.urls.resolvers import RoutePattern
+# A kwarg of a route (path(): <int:pk>) or of a regex (re_path(): (?P<pk>...)).
+KWARG = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>")
 
-    names = RoutePattern(route).converters.keys() if "<" in route else []
+
+def _url(name: str, route: str, row: dict, values: dict) -> str:
     kwargs = {}
-    for kwarg in names:
+    for groups in KWARG.findall(route):
+        kwarg = groups[0] or groups[1]
         key = row.get("kwargs", {}).get(kwarg, kwarg)
+        assert key in values, f"{name}: no fixture value for the kwarg {kwarg!r}; add one to world()"
         kwargs[kwarg] = values[key]
     url = reverse(name, kwargs=kwargs)
     return url + ("?" + row["query"] if row.get("query") else "")
