@@ -58,6 +58,7 @@ def _context(request, project, sample: Sample | None, status: dict | None = None
         "waiting": selectors.disputed(project).count(),
         "next_sample": after,
         "review_url": url,
+        "comment_url": reverse("label_comment", args=[project.pk]),
         "status": status,
         "can_manage": can(request.user, "manage_project", project),
     }

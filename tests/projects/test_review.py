@@ -156,3 +156,14 @@ def test_a_reviewer_sees_comments_on_the_review_page(client, project, charlie, r
     services.add_comment(project=project, sample=s0, user=charlie, text="could be either")
     client.force_login(rita)
     assert "could be either" in client.get(_url(project)).content.decode()
+
+
+def test_a_reviewer_comments_from_the_review_page_with_c(client, project, rita, disagreement):
+    s0, _, _ = disagreement
+    client.force_login(rita)
+    html = client.get(_url(project)).content.decode()
+    assert 'data-focus-key="c"' in html and "<dt><kbd>c</kbd></dt>" in html
+    action = re.search(r'<form method="post" action="([^"]+)"[^>]*hx-target="#comments"', html).group(1)
+    response = client.post(action, {"sample": s0.pk, "text": "HAM: no link"}, **HTMX)
+    assert response.status_code == 200 and "HAM: no link" in response.content.decode()
+    assert "HAM: no link" in client.get(_url(project)).content.decode()
