@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import SHOTS
 from tests.conftest import add_member, make_project, make_samples, make_user
 
 PASSWORD = "pw-for-tests-1"
@@ -24,6 +25,12 @@ def sign_in(chromium, live_server, user):
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(live_server.url + "/")
     return context, page, problems
+
+
+def shot(page, name: str) -> None:
+    folder = SHOTS / "annotation-workflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def shown(page) -> str:
@@ -69,6 +76,7 @@ def test_two_annotators_and_a_reviewer_work_the_same_project(chromium, live_serv
         c_page.keyboard.type("three question marks, nothing to label")
         c_page.get_by_role("button", name="Add comment").click()
         expect(c_page.locator("#comments")).to_contain_text("three question marks, nothing to label")
+        shot(c_page, "01-annotator-commented")
         # x: skip with a reason, typed into its field and sent with Enter.
         c_page.locator("#label-card").focus()
         c_page.keyboard.press("x")
@@ -106,6 +114,7 @@ def test_two_annotators_and_a_reviewer_work_the_same_project(chromium, live_serv
         r_page.get_by_role("navigation", name="Project").get_by_role("link", name="Review").click()
         expect(r_page.get_by_test_id("review-progress")).to_contain_text("2 disagreements")
         assert shown(r_page) == "check out my channel"
+        shot(r_page, "02-reviewer-disagreement")
         table = r_page.get_by_test_id("hand-labels")
         expect(table).to_contain_text("charlie")
         expect(table).to_contain_text("frank")
