@@ -216,7 +216,7 @@ class AnnotationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Annotation
-        fields = ["id", "sample", "external_id", "label", "created_at", "updated_at"]
+        fields = ["id", "sample", "external_id", "label", "reason", "created_at", "updated_at"]
 
     def get_label(self, annotation: Annotation) -> str | None:
         return annotation.project.label_name(annotation.label)

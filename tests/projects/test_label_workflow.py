@@ -204,3 +204,13 @@ def test_the_overview_counts_what_is_left_in_my_queue(client, project, charlie, 
     services.annotate(project=project, sample=s0, user=frank, label=0)
     client.force_login(charlie)
     assert "1 left in my queue" in client.get(reverse("project_detail", args=[project.pk])).content.decode()
+
+
+def test_the_api_records_a_skip_with_its_reason(project, charlie):
+    (s0,) = make_samples(project, ["a"])
+    api = token_client(charlie)
+    url = reverse("api_project_annotations", args=[project.pk])
+    answer = api.post(url, {"sample": s0.pk, "label": None, "reason": "Not English"}, format="json")
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["label"] is None and answer.json()["reason"] == "Not English"
+    assert Annotation.objects.get(sample=s0, annotator=charlie).reason == "Not English"
