@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from projects import services as project_services
@@ -37,6 +38,8 @@ def _context(request, project, tab: str, run, **extra) -> dict:
         "run": run,
         "may_edit": can(request.user, "edit_lfs", project),
         "may_open_sample": can(request.user, "view_sample", project),
+        # Reversed once: a table of 50 LFs links each figure to its drill-down.
+        "drill": reverse("drilldown", args=[project.pk]),
         **extra,
     }
 

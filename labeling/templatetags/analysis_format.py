@@ -75,3 +75,11 @@ def timeuntil_seconds(finished, started) -> str:
 @register.filter
 def urlencode_dict(params) -> str:
     return urlencode({k: v for k, v in (params or {}).items() if v not in (None, "")})
+
+
+@register.filter
+def delta_dec(value):
+    """A change of a score such as F1: 0.0123 -> "+0.012"."""
+    if value is None:
+        return ""
+    return "±0" if abs(value) < 0.0005 else f"{float(value):+.3f}".replace("-", "−")
