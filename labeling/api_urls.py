@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, export_api
 
 urlpatterns = [
     path("projects/<int:pk>/lfs/", api.LFListApi.as_view(), name="api_project_lfs"),
@@ -10,4 +10,7 @@ urlpatterns = [
     path("projects/<int:pk>/runs/latest/", api.LatestRunApi.as_view(), name="api_project_latest_run"),
     path("runs/<int:pk>/", api.RunDetailApi.as_view(), name="api_run"),
     path("projects/<int:pk>/export/", api.ExportApi.as_view(), name="api_project_export"),
+    path("projects/<int:pk>/exports/", export_api.ExportJobListApi.as_view(), name="api_project_exports"),
+    path("exports/<int:pk>/", export_api.ExportJobDetailApi.as_view(), name="api_export"),
+    path("exports/<int:pk>/download/", export_api.ExportJobDownloadApi.as_view(), name="api_export_download"),
 ]

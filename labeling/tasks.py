@@ -19,3 +19,10 @@ def apply_lf_chunk(version_id: int, chunk_start: int) -> None:
 @shared_task(name="labeling.refit", acks_late=True)
 def refit(run_id: int) -> None:
     refit_service.refit(run_id)
+
+
+@shared_task(name="labeling.build_export", acks_late=True)
+def build_export(job_id: int) -> None:
+    from . import export_jobs
+
+    export_jobs.build(job_id)

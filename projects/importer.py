@@ -62,6 +62,8 @@ class ImportOptions:
     on_duplicate: str = "fail"
     # Which other fields to keep with each sample; None keeps them all.
     metadata_fields: list[str] | None = None
+    # A field holding an object of the sample's fields (as Chorus exports them), instead of other columns.
+    fields_field: str | None = None
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     seed: int = 0
 
@@ -80,13 +82,14 @@ class ImportOptions:
             delimiter=data.get("delimiter") or None,
             on_duplicate=data.get("on_duplicate") or "fail",
             metadata_fields=list(metadata) if metadata is not None else None,
+            fields_field=data.get("fields_field") or None,
             ratios=tuple(float(r) for r in ratios),
             seed=int(data.get("seed") or 0),
         )
 
     @property
     def wanted(self) -> list[str]:
-        named = [self.text_field, self.id_field, self.label_field, self.split_field]
+        named = [self.text_field, self.id_field, self.label_field, self.split_field, self.fields_field]
         return [f for f in named if f] + [f for f in self.metadata_fields or [] if f not in named]
 
 
@@ -263,7 +266,19 @@ class _Converter:
                 split = SPLIT_ALIASES.get(raw)
                 if split is None:
                     problem(f"split {raw!r} is not train, dev or test", o.split_field)
-        if self.keep is None:
+        if o.fields_field:
+            fields = record.get(o.fields_field)
+            if isinstance(fields, str) and fields.strip():
+                try:
+                    fields = json.loads(fields)
+                except json.JSONDecodeError:
+                    fields = None
+            if fields in (None, ""):
+                fields = {}
+            if not isinstance(fields, dict):
+                problem(f"the fields field {o.fields_field!r} must hold a JSON object", o.fields_field)
+                fields = {}
+        elif self.keep is None:
             fields = {k: v for k, v in record.items() if k not in self.skip}
         else:
             fields = {k: v for k, v in record.items() if k in self.keep and k not in self.skip}

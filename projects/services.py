@@ -208,6 +208,7 @@ def validate_import_options(project: Project, options: dict) -> dict:
         **clean,
         "on_duplicate": on_duplicate,
         "metadata_fields": list(metadata) if metadata is not None else None,
+        "fields_field": (options.get("fields_field") or "").strip() or None,
         "seed": project.seed,
     }
 
