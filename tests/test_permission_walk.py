@@ -80,7 +80,7 @@ def world(db):
     lf = lf_services.create_lf(
         project=project,
         user=users["developer"],
-        name="my",
+        name="zebra-my",
         kind="regex",
         label="SPAM",
         config={"pattern": "my"},
@@ -88,7 +88,7 @@ def world(db):
     lf_services.create_lf(
         project=project,
         user=users["developer"],
-        name="song",
+        name="zebra-song",
         kind="keyword",
         label="HAM",
         config={"keywords": ["song"]},
@@ -360,3 +360,26 @@ def test_no_page_links_a_role_to_a_page_it_may_not_open(world):
             if code in (403, 404):
                 problems.append(f"{page} links {persona} to {link}, which answers them {code}")
     assert not problems, "\n".join(problems)
+
+
+def test_an_annotator_sees_no_trace_of_labeling_functions_anywhere(world):
+    """Every answer an annotator gets (pages, fragments, API) is free of the LFs' names."""
+    from django.test import Client
+
+    client = _clients(world, Client)["annotator"]
+    routes = dict((name, route) for name, route in walk_patterns() if name)
+    index = PERSONAS.index("annotator")
+    opened = 0
+    for name, row in TABLE.items():
+        if name not in routes or row["get"].split()[index] != "200":
+            continue
+        url = _url(name, routes[name], row, world["values"])
+        for htmx in (False, True):
+            response = _send(client, "get", url, htmx=htmx)
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            assert b"zebra-" not in body, f"{name} shows the annotator a labeling function"
+            opened += 1
+    assert opened > 10
+    # The marker is there for those who may see LFs, so its absence above means something.
+    developer = _clients(world, Client)["developer"]
+    assert b"zebra-my" in developer.get(reverse("lf_studio", args=[world["project"].pk])).content
