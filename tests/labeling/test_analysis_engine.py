@@ -25,9 +25,8 @@ def brute_force(L):
 def test_worked_example_by_hand():
     # LF 0 and LF 1 both vote on rows 2 and 4 and disagree on row 2; LF 0 and 2 share row 4 and agree.
     assert conflict_matrix(L_DOC).tolist() == [[0, 0.2, 0], [0.2, 0, 0], [0, 0, 0]]
-    assert overlap_matrix(L_DOC).tolist() == pytest.approx(
-        [[0.4, 0.4, 0.2], [0.4, 0.8, 0.4], [0.2, 0.4, 0.4]]
-    )
+    # The diagonal is each LF's coverage (0.4, 0.8, 0.4 in METRICS.md).
+    assert np.allclose(overlap_matrix(L_DOC), [[0.4, 0.4, 0.2], [0.4, 0.8, 0.4], [0.2, 0.4, 0.4]])
 
 
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 1000])
