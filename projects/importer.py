@@ -394,17 +394,32 @@ def _clash_problems(
 class _SampleWriter:
     """New samples, streamed: one COPY on PostgreSQL, batched INSERTs elsewhere."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, expected: int):
         self.project = project
         self.now = timezone.now()
         self.copy = None
         self.batch: list[Sample] = []
+        # PostgreSQL: sample ids are drawn from their sequence up front, so the imported labels can be
+        # COPYed too (no INSERT ... SELECT over the project's samples, whose plan depends on fresh statistics).
+        self.labeled_ids, self.labels = array("q"), array("h")
         if connection.vendor == "postgresql":
+            self._reserve_ids(expected)
             self._open_copy()
 
+    def _reserve_ids(self, n: int) -> None:
+        table, pk = Sample._meta.db_table, Sample._meta.pk.column
+        self.ids = array("q")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, n]
+            )
+            while chunk := cursor.fetchmany(ID_CHUNK):
+                self.ids.extend(i for (i,) in chunk)
+        self.used = 0
+
     def _open_copy(self) -> None:
-        given = ("project", "row", "external_id", "text", "fields", "split", "gold_label", "created_at")
-        columns = [f for f in Sample._meta.concrete_fields if not f.primary_key]
+        given = ("id", "project", "row", "external_id", "text", "fields", "split", "gold_label", "created_at")
+        columns = list(Sample._meta.concrete_fields)
         names = [f.name for f in columns]
         # Columns the import does not set take their model default, as bulk_create would give them; the
         # row is a copy of this template with the given slots filled (no per-row lookups on the hot path).
@@ -415,7 +430,7 @@ class _SampleWriter:
         template[names.index("project")] = self.project.pk
         template[names.index("created_at")] = self.now
         self.template = template
-        self.slots = [names.index(name) for name in given[1:-1]]
+        self.slots = [names.index(name) for name in given[:-1] if name != "project"]
         quoted = ", ".join(connection.ops.quote_name(f.column) for f in columns)
         table = connection.ops.quote_name(Sample._meta.db_table)
         self.cursor = connection.cursor()
@@ -426,7 +441,13 @@ class _SampleWriter:
     def add(self, row: int, external_id: str, r: ParsedRow, split: str) -> None:
         if self.copy is not None:
             values = self.template.copy()
-            i_row, i_id, i_text, i_fields, i_split, i_label = self.slots
+            i_pk, i_row, i_id, i_text, i_fields, i_split, i_label = self.slots
+            pk = self.ids[self.used]
+            self.used += 1
+            values[i_pk] = pk
+            if r.label is not None:
+                self.labeled_ids.append(pk)
+                self.labels.append(r.label)
             values[i_row] = row
             values[i_id] = external_id
             values[i_text] = r.text
@@ -461,6 +482,28 @@ class _SampleWriter:
             self.copy = None
         elif not failed:
             self.flush()
+
+    def write_labels(self, first_row: int) -> int:
+        """Hand labels (source import) for the new samples that came with one."""
+        if connection.vendor != "postgresql":
+            return _imported_labels(self.project, first_row)
+        columns = [f for f in Annotation._meta.concrete_fields if not f.primary_key]
+        names = [f.name for f in columns]
+        template = [f.get_default() for f in columns]
+        fixed = {"project": self.project.pk, "source": Annotation.Source.IMPORT, "annotator": None}
+        fixed.update(created_at=self.now, updated_at=self.now, reason="")
+        for name, value in fixed.items():
+            template[names.index(name)] = value
+        i_sample, i_label = names.index("sample"), names.index("label")
+        quoted = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+        table = connection.ops.quote_name(Annotation._meta.db_table)
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            for pk, label in zip(self.labeled_ids, self.labels, strict=True):
+                values = template.copy()
+                values[i_sample] = pk
+                values[i_label] = label
+                copy.write_row(values)
+        return len(self.labeled_ids)
 
 
 def _imported_labels(project: Project, first_row: int) -> int:
@@ -580,7 +623,7 @@ def write(
         _skip_row_checks_of_foreign_keys()
         reader = _Reader(path, filename, options)
         convert = None
-        writer = _SampleWriter(project)
+        writer = _SampleWriter(project, plan.rows - len(taken))
         updates: list[ParsedRow] = []
         updated_ids: list[int] = []
         new = skipped = done = 0
@@ -619,7 +662,7 @@ def write(
             raise ImportFailed(
                 [ImportProblem("the file changed while it was being imported; import it again")]
             )
-        labels = _imported_labels(project, start) if new and options.label_field else 0
+        labels = writer.write_labels(start) if new and options.label_field else 0
     return ImportResult(
         imported=new,
         labels_imported=labels,
