@@ -126,7 +126,18 @@ class RunListApi(APIView):
             .order_by("-created_at", "-id")
         )
         return paginated(
-            self, runs.defer("probabilities", "predictions", "lf_stats", "conflict_rows"), RunSummaryOutput
+            self,
+            runs.defer(
+                "probabilities",
+                "predictions",
+                "lf_stats",
+                "conflict_rows",
+                # Per-run JSON of 25,000 votes (conflict_detail) or m x m shares: not in the summary.
+                "conflict_detail",
+                "conflict_matrix",
+                "overlap_matrix",
+            ),
+            RunSummaryOutput,
         )
 
     @extend_schema(

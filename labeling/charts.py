@@ -57,7 +57,7 @@ def heatmap(
 ) -> SafeString:
     """A grid of cells shaded by `scale` (default: values / their maximum); `label(i, j)` is the tooltip."""
     n_rows, n_cols = len(rows), len(columns)
-    left = 8 + 7 * max((len(_short(r)) for r in rows), default=4)
+    left = 16 + 8 * max((len(_short(r)) for r in rows), default=4)
     top = 8 + 7 * max((len(_short(c)) for c in columns), default=4)
     if scale is None:
         top_value = max((v for row in values for v in row if v is not None), default=0) or 1
