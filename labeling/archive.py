@@ -72,7 +72,7 @@ def build(project: Project, target: Path) -> LabelModelRun | None:
                 "kind": v.kind,
                 "label": labels[v.label] if 0 <= v.label < len(labels) else None,
                 "config": v.config,
-                "source": v.config.get("code") if v.kind == "code" else None,
+                "source": v.config.get("source") if v.kind == "code" else None,
                 "created_at": v.created_at.isoformat(),
             }
             for v in lf.versions.order_by("number")
