@@ -383,3 +383,30 @@ def test_an_annotator_sees_no_trace_of_labeling_functions_anywhere(world):
     # The marker is there for those who may see LFs, so its absence above means something.
     developer = _clients(world, Client)["developer"]
     assert b"zebra-my" in developer.get(reverse("lf_studio", args=[world["project"].pk])).content
+
+
+def test_an_id_of_one_project_is_404_through_another_project(world):
+    """A project's admin cannot reach another project's LF, import, member or invitation by putting its id
+    in a URL of their own project: every pattern with a project and an object id answers 404."""
+    from django.test import Client
+
+    outsider = world["users"]["outsider"]
+    own = make_project(outsider, name="Eve's")
+    client = Client()
+    client.force_login(outsider)
+    values = {**world["values"], "pk": own.pk}
+    index = PERSONAS.index("outsider")
+    checked = []
+    for name, route in walk_patterns():
+        kwargs = [groups[0] or groups[1] for groups in KWARG.findall(route)]
+        # Rows are positions inside a project, not ids; an API token is its owner's, not a project's.
+        ids = [k for k in kwargs if k.endswith("_id") and k != "token_id"]
+        if "pk" not in kwargs or not ids or name not in TABLE:
+            continue
+        row = TABLE[name]
+        url = _url(name, route, row, values)
+        method = "post" if row["get"].split()[index] == "405" else "get"
+        code = _send(client, method, url).status_code
+        assert code == 404, f"{name} {method.upper()} {url} answers {code} to the admin of another project"
+        checked.append(name)
+    assert {"lf_edit", "lf_delete", "import_job", "member_update", "invitation_revoke"} <= set(checked)
