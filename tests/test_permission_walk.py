@@ -15,11 +15,13 @@ import os
 import re
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from labeling import services as lf_services
+from labeling.models import ExportJob
 from projects import invitations, services, tokens
 from projects.models import ImportJob, Membership
 from tests.conftest import add_member, make_project, make_samples, make_user
@@ -97,6 +99,10 @@ def world(db):
     job = ImportJob.objects.create(
         project=project, created_by=users["developer"], filename="c.csv", options={}
     )
+    export = ExportJob.objects.create(
+        project=project, created_by=users["developer"], format="parquet", status="done", run=run
+    )
+    export.file.save("walk.parquet", ContentFile(b"PAR1"), save=True)
     invitation = invitations.create_invitation(project=project, by=users["admin"], role="viewer")
     api_token, _ = tokens.create_token(user=users["admin"], name="walk")
     values = {
@@ -111,6 +117,7 @@ def world(db):
         "job": job.pk,
         "run_id": run.pk,
         "run": run.pk,
+        "export": export.pk,
         # The annotator's membership: the member pages and API act on it.
         "user_id": users["annotator"].pk,
         "member": Membership.objects.get(project=project, user=users["annotator"]).pk,
@@ -317,6 +324,10 @@ TABLE: dict[str, dict] = {
     "api_project_latest_run": {"get": "200 200 200 403 200 404 401"},
     "api_run": {"get": "200 200 200 403 200 404 401", "kwargs": {"pk": "run"}},
     "api_project_export": {"get": "200 200 403 403 403 404 401", "query": "format=csv"},
+    # File exports built by the worker: those who export (admins, developers).
+    "api_project_exports": {"get": "200 200 403 403 403 404 401", "post": "- - 403 403 403 404 401"},
+    "api_export": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "export"}},
+    "api_export_download": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "export"}},
 }
 
 
