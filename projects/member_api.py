@@ -1,4 +1,5 @@
-"""REST endpoints for a project's members: list and add (admins), change a role or remove (admins).
+"""REST endpoints for a project's members and invitations (admins): list and add members, change a role,
+remove; list, make and withdraw invitations.
 
 /api/projects/{id}/members/ and /api/members/{id}/ (the membership's id). Outsiders get 404, members who
 are not admins 403, like the members page. A project always keeps an admin (projects.services says so).
@@ -13,8 +14,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
-from .models import Membership, Role
+from . import invitations, services
+from .models import Invitation, Membership, Role
 from .permissions import check, project_for, role_of
 from .services import ServiceError
 
@@ -116,4 +117,64 @@ class MemberDetailApi(APIView):
     def delete(self, request, pk: int):
         membership = self._membership(request, pk)
         services.remove_member(project=membership.project, user=membership.user, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    link = serializers.SerializerMethodField(help_text="The page that joins its holder to the project.")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "link", "created_by", "created_at", "expires_at"]
+
+    def get_link(self, invitation: Invitation) -> str:
+        return self.context["request"].build_absolute_uri(invitations.accept_path(invitation))
+
+
+class InvitationInput(serializers.Serializer):
+    email = serializers.CharField(required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(choices=Role.values)
+
+
+class InvitationListApi(APIView):
+    @extend_schema(
+        responses=InvitationOutput(many=True), summary="The project's invitations still waiting (admins)"
+    )
+    def get(self, request, pk: int):
+        project = project_for(request.user, pk, "manage_project")
+        waiting = invitations.pending(project)
+        return Response(InvitationOutput(waiting, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=InvitationInput,
+        responses={201: InvitationOutput},
+        summary="Invite by a link (no email) or by email (the link is sent there) with a role (admins)",
+    )
+    def post(self, request, pk: int):
+        project = project_for(request.user, pk, "manage_project")
+        serializer = InvitationInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = invitations.create_invitation(
+            project=project,
+            by=request.user,
+            role=serializer.validated_data["role"],
+            email=serializer.validated_data["email"],
+            site_url=request.build_absolute_uri("/"),
+        )
+        return Response(
+            InvitationOutput(invitation, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
+class InvitationDetailApi(APIView):
+    @extend_schema(
+        request=None, responses={204: None}, summary="Withdraw an invitation: its link stops working"
+    )
+    def delete(self, request, pk: int):
+        invitation = Invitation.objects.select_related("project").filter(pk=pk).first()
+        if invitation is None or role_of(request.user, invitation.project) is None:
+            raise Http404("No such invitation.")
+        check(request.user, "manage_project", invitation.project)
+        invitations.revoke_invitation(invitation=invitation, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

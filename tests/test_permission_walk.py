@@ -312,6 +312,12 @@ TABLE: dict[str, dict] = {
         "delete": "- 403 403 403 403 404 401",
         "kwargs": {"pk": "member"},
     },
+    "api_project_invitations": {"get": "200 403 403 403 403 404 401", "post": "- 403 403 403 403 404 401"},
+    "api_invitation": {
+        "get": "405 405 405 405 405 405 401",  # DELETE only: withdraw
+        "delete": "- 403 403 403 403 404 401",
+        "kwargs": {"pk": "invitation_id"},
+    },
     "api_project_lfs": {"get": "200 200 200 403 200 404 401", "post": "- - 403 403 403 404 401"},
     "api_project_lf_preview": {"get": "405 405 405 405 405 405 401", "post": "- - 403 403 403 404 401"},
     "api_lf": {

@@ -263,3 +263,42 @@ def test_a_mail_server_that_fails_keeps_the_invitation_and_its_link(
         invitation = _invite(client, project, email="new@example.com")
     page = client.get(reverse("invitations", args=[project.pk])).content.decode()
     assert reverse("invitation_accept", args=[invitation.token]) in page
+
+
+# --- the invitations API ----------------------------------------------------------------------------------------
+
+
+def test_api_makes_a_link_invitation_that_joins_its_holder(client, project, alice, eve):
+    response = token_client(alice).post(
+        f"/api/projects/{project.pk}/invitations/", {"role": "viewer"}, format="json"
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["role"] == "viewer" and body["email"] == "" and body["created_by"] == "alice"
+    path = re.search(r"https?://[^/]+(/invitations/[^/]+/)", body["link"])[1]
+    client.force_login(eve)
+    assert client.post(path, {"join": "1"}).status_code == 302
+    assert _role(project, eve) == "viewer"
+
+
+def test_api_lists_waiting_invitations_and_withdraws_one(project, alice, eve):
+    api = token_client(alice)
+    made = api.post(
+        f"/api/projects/{project.pk}/invitations/",
+        {"role": "annotator", "email": "x@example.com"},
+        format="json",
+    ).json()
+    assert [i["id"] for i in api.get(f"/api/projects/{project.pk}/invitations/").json()] == [made["id"]]
+    assert token_client(eve).delete(f"/api/invitations/{made['id']}/").status_code == 404
+    assert api.delete(f"/api/invitations/{made['id']}/").status_code == 204
+    assert api.get(f"/api/projects/{project.pk}/invitations/").json() == []
+    assert invitations.refusal(Invitation.objects.get(pk=made["id"])).startswith(
+        "This invitation was withdrawn"
+    )
+
+
+def test_api_invitation_with_a_bad_email_names_the_field(project, alice):
+    response = token_client(alice).post(
+        f"/api/projects/{project.pk}/invitations/", {"role": "viewer", "email": "nope"}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["field"] == "email"
