@@ -6,16 +6,18 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from io import StringIO
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from labeling import archive, export_jobs, services
 from labeling.models import ExportJob, LabelModelRun
 from projects import services as project_services
-from projects.models import Annotation, ImportJob, Sample
+from projects.models import Annotation, ImportJob, Project, Sample
 from tests.conftest import make_project, make_samples, token_client, wait_for
 from tests.labeling.helpers import apply_and_refit
 
@@ -244,3 +246,13 @@ def test_the_worker_builds_a_parquet_export_offered_as_a_download(worker, projec
     assert download.status_code == 200
     data = b"".join(download.streaming_content)
     assert pq.read_table(io.BytesIO(data)).column("text").to_pylist() == TEXTS
+
+
+def test_the_restore_command_makes_a_project_from_an_archive(alice, charlie, bob):
+    project, _ = build_project(alice, charlie)
+    job = built(project, alice, "archive")
+    out = StringIO()
+    call_command("restore_archive", job.file.path, "--owner", "bob", "--name", "Copy", stdout=out)
+    copy = Project.objects.get(name="Copy")
+    assert out.getvalue().strip() == f"Restored Copy as project {copy.pk}: 8 samples, 3 labeling functions"
+    assert copy.memberships.get().user == bob
