@@ -30,6 +30,7 @@ NOBODY_FALLBACK = 65534
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 OUTPUT_CAP = 1 << 20  # what the LF may print per run; beyond that it is stopped
 USER_FILE = "<lf>"
 
@@ -132,6 +133,8 @@ class _CappedOutput:
 def _isolate(memory_mb: int, cpu_total: int, root: str) -> dict:
     """The OS-level layers; each is kept even if the Python-level guard were bypassed."""
     done = {"network_namespace": False, "filesystem": False, "user": os.getuid(), "no_new_privs": False}
+    parent = os.getppid()
+    libc = None
     try:
         import ctypes
 
@@ -140,11 +143,11 @@ def _isolate(memory_mb: int, cpu_total: int, root: str) -> dict:
         # As root a bare network namespace works; otherwise try an unprivileged user namespace with one.
         flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
         done["network_namespace"] = libc.unshare(flags) == 0
-        del libc, ctypes
+        del ctypes
         sys.modules.pop("ctypes", None)
         sys.modules.pop("_ctypes", None)
     except (ImportError, OSError, AttributeError):
-        pass
+        libc = None
     uid = gid = NOBODY_FALLBACK
     if os.geteuid() == 0:
         try:
@@ -168,6 +171,13 @@ def _isolate(memory_mb: int, cpu_total: int, root: str) -> dict:
         os.setgid(gid)
         os.setuid(uid)
         done["user"] = os.getuid()
+    if libc is not None:
+        # Die with the worker that started us (a killed worker cannot enforce our deadline any more). Set
+        # after the change of user, which clears it; then make sure the parent did not die in between.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+    del libc
     limits = {
         resource.RLIMIT_AS: memory_mb << 20,
         resource.RLIMIT_FSIZE: 0,

@@ -142,7 +142,7 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
 
     # Upload the CSV, map CONTENT and CLASS (0 → HAM, 1 → SPAM), import in the worker.
     page.locator("main").get_by_role("link", name="Import samples").first.click()
-    page.get_by_label("File").set_input_files(str(csv_path))
+    page.get_by_label("File", exact=True).set_input_files(str(csv_path))
     page.get_by_role("button", name="Upload and preview").click()
     expect(page.get_by_role("heading", name="First rows")).to_be_visible()
     page.get_by_label("Text field").select_option("CONTENT")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
@@ -56,6 +57,9 @@ class Command(BaseCommand):
             worker.append("--without-heartbeat")
         # WhiteNoise warns at every start when STATIC_ROOT is missing; the files come from the finders here.
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            # Nothing runs before this worker on one machine: what is marked running was lost with the last one.
+            call_command("recover_jobs")
         procs = [subprocess.Popen(cmd, start_new_session=True) for cmd in (web, worker)]
         self.stdout.write(
             self.style.SUCCESS(
