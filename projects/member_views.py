@@ -100,7 +100,12 @@ def invitation_accept(request, token):
     invitation = Invitation.objects.select_related("project", "created_by").filter(token=token).first()
     if invitation is None:
         raise Http404(invitations.refusal(None))
-    context = {"invitation": invitation, "role_name": Role(invitation.role).label.lower(), "form": {}}
+    context = {
+        "invitation": invitation,
+        "role_name": Role(invitation.role).label.lower(),
+        "form": {},
+        "login_url": f"{reverse('login')}?next={request.path}",
+    }
     reason = invitations.refusal(invitation)
     if reason:
         return render(request, "accounts/invitation.html", {**context, "refused": reason}, status=GONE)
@@ -108,7 +113,6 @@ def invitation_accept(request, token):
         try:
             if request.user.is_authenticated:
                 invitations.accept(token=token, user=request.user)
-                user = request.user
             else:
                 user = invitations.sign_up(
                     token=token,
@@ -125,5 +129,4 @@ def invitation_accept(request, token):
             request, f"Welcome to {invitation.project.name}; you are a {context['role_name']} here."
         )
         return redirect("project_detail", invitation.project_id)
-    context["login_url"] = f"{reverse('login')}?next={request.path}"
     return render(request, "accounts/invitation.html", context)

@@ -109,6 +109,7 @@ def test_sign_up_with_a_weak_password_or_taken_username_changes_nothing(client, 
     weak = client.post(link, {"username": "grace", "password": "123"})
     assert weak.status_code == 422
     assert "too short" in weak.content.decode()
+    assert f'href="{reverse("login")}?next={link}"' in weak.content.decode()  # signing in is still offered
     taken = client.post(link, {"username": "bob", "password": "long-enough-pass-9"})
     assert taken.status_code == 422
     assert "is taken" in taken.content.decode()
