@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import analysis_views, views
+from . import analysis_views, export_views, views
 
 urlpatterns = [
     path("projects/<int:pk>/lfs/", views.lf_studio, name="lf_studio"),
@@ -12,6 +12,10 @@ urlpatterns = [
     path("projects/<int:pk>/runs/status/", views.run_status, name="run_status"),
     path("projects/<int:pk>/runs/refit/", views.refit, name="refit"),
     path("projects/<int:pk>/export/", views.export, name="export"),
+    path("projects/<int:pk>/exports/", export_views.exports, name="exports"),
+    path(
+        "projects/<int:pk>/exports/<int:job_id>/download/", export_views.export_download, name="export_download"
+    ),
     path("projects/<int:pk>/analysis/", analysis_views.lf_table, name="analysis"),
     path("projects/<int:pk>/analysis/conflicts/", analysis_views.conflicts, name="analysis_conflicts"),
     path("projects/<int:pk>/analysis/metrics/", analysis_views.metrics, name="analysis_metrics"),
