@@ -187,6 +187,8 @@ CHORUS_SERVICE_HOSTS = env_list("CHORUS_SERVICE_HOSTS", "")
 # A code LF runs in sandboxed processes: wall-clock seconds per batch, and memory per process.
 CHORUS_CODE_LF_TIMEOUT = env_int("CHORUS_CODE_LF_TIMEOUT", 60)
 CHORUS_CODE_LF_MEMORY_MB = env_int("CHORUS_CODE_LF_MEMORY_MB", 1024)
+# A code LF's preview runs in the web server on a sample of the project: a short deadline keeps it responsive.
+CHORUS_CODE_PREVIEW_TIMEOUT = env_int("CHORUS_CODE_PREVIEW_TIMEOUT", 5)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -202,6 +204,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # Sign-in for tokens is throttled per client address, against password guessing.
+    "DEFAULT_THROTTLE_RATES": {"token": env_str("CHORUS_TOKEN_RATE", "20/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chorus API",

@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from projects.signals import gold_changed, samples_imported
+from projects.signals import gold_changed, samples_changed, samples_imported
 
 from . import services
 
@@ -10,6 +10,11 @@ from . import services
 @receiver(samples_imported)
 def on_samples_imported(sender, project, first_row=0, count=0, **kwargs):
     services.samples_added(project, first_row, count)
+
+
+@receiver(samples_changed)
+def on_samples_changed(sender, project, **kwargs):
+    services.samples_changed(project)
 
 
 @receiver(gold_changed)

@@ -8,8 +8,10 @@ model and stores a run. Requests that arrive while a refit is still queued join 
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,6 +22,7 @@ from projects.services import ServiceError
 
 from . import kinds, snapshot
 from .engine import lfs as lf_engine
+from .engine import sandbox
 from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion
 
 log = logging.getLogger(__name__)
@@ -235,12 +238,35 @@ def preview_lf(*, project: Project, kind, label, config, exclude_lf: LabelingFun
     }
 
 
+# Code previews run in the web process's threads: at most this many at once per process, each with a short
+# deadline, so a looping preview cannot tie up the web server (saved code LFs run in the worker instead).
+_CODE_PREVIEWS = threading.BoundedSemaphore(1)
+
+
 def _unsaved_votes(project: Project, kind: str, index: int, clean: dict, table) -> np.ndarray:
     from .application import votes_for
 
     unsaved = LFVersion(lf=LabelingFunction(project=project), kind=kind, label=index, config=clean)
     try:
-        return votes_for(unsaved, table, 0)
+        if kind != "code":
+            return votes_for(unsaved, table, 0)
+        if not _CODE_PREVIEWS.acquire(blocking=False):
+            raise ServiceError(
+                "another code preview is running on this server; try again in a moment", "config"
+            )
+        try:
+            return sandbox.run_code_lf(
+                clean["source"],
+                kinds.code_records(table),
+                project.labels,
+                ids=table.column("id").to_pylist(),
+                timeout_s=settings.CHORUS_CODE_PREVIEW_TIMEOUT,
+                memory_mb=settings.CHORUS_CODE_LF_MEMORY_MB,
+                workers=1,
+                modules=kinds.code_modules(project),
+            )
+        finally:
+            _CODE_PREVIEWS.release()
     except lf_engine.LFConfigError as exc:
         # A code LF that fails on a sample: the message names the sample and the line.
         raise ServiceError(str(exc), "config") from None
@@ -283,6 +309,15 @@ def samples_added(project: Project, first_row: int = 0, count: int = 0) -> None:
         if not current_versions(project).exists():
             return
     request_refit(project=project)
+
+
+def samples_changed(project: Project) -> None:
+    """An import updated existing samples (their text or fields): rebuild the snapshot workers read and
+    re-apply every current version, whose stored votes describe the old text."""
+    from . import snapshot
+
+    snapshot.rebuild(project)
+    samples_added(project, 0, 0)
 
 
 def pending_versions(project: Project) -> list[LFVersion]:

@@ -24,7 +24,7 @@ from .models import (
     Role,
     Sample,
 )
-from .signals import gold_changed, samples_imported
+from .signals import gold_changed, samples_changed, samples_imported
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +319,7 @@ def run_import(job_id: int) -> None:
 def _imported(project: Project, result: importer.ImportResult) -> None:
     samples_imported.send(sender=Project, project=project, first_row=result.first_row, count=result.imported)
     if result.updated_ids:
+        samples_changed.send(sender=Project, project=project, sample_ids=result.updated_ids)
         # An updated sample's imported label may have changed its gold label.
         gold_changed.send(sender=Project, project=project, sample_ids=result.updated_ids)
 

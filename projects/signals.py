@@ -9,3 +9,5 @@ from django.dispatch import Signal
 samples_imported = Signal()
 # Sent after commit when a sample's gold label may have changed: project, sample_ids.
 gold_changed = Signal()
+# Sent after an import updated existing samples' text or fields (on_duplicate=update): project, sample_ids.
+samples_changed = Signal()

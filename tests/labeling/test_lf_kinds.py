@@ -291,3 +291,15 @@ def test_a_word_list_of_100k_terms_is_applied_by_the_worker(worker, project, ali
         project=project, user=alice, name="big list", kind="keyword", label="SPAM", config={"keywords": words}
     )
     assert _applied(lf).vote_array().tolist() == [1, -1, 1, -1, -1, 1, 1]
+
+
+def test_a_looping_code_preview_is_stopped_quickly_and_says_so(project, alice, settings):
+    settings.CHORUS_CODE_PREVIEW_TIMEOUT = 2
+    make_samples(project, TEXTS)
+    with pytest.raises(ServiceError, match="longer than 2"):
+        services.preview_lf(
+            project=project,
+            kind="code",
+            label=None,
+            config={"source": "def lf(x):\n    while True:\n        pass\n"},
+        )
