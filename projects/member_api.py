@@ -134,7 +134,7 @@ class InvitationOutput(serializers.ModelSerializer):
 
 class InvitationInput(serializers.Serializer):
     email = serializers.CharField(required=False, allow_blank=True, default="")
-    role = serializers.ChoiceField(choices=Role.values)
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class InvitationListApi(APIView):
