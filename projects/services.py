@@ -56,6 +56,15 @@ def clean_labels(labels) -> list[str]:
     too_long = [n for n in names if len(n) > 100]
     if too_long:
         raise ServiceError("a class name can have at most 100 characters", "labels")
+    # The schema form lists classes one per line or comma-separated, so neither may appear inside a name.
+    split = [n for n in names if "," in n or "\n" in n or "\r" in n]
+    if split:
+        raise ServiceError(f"a class name cannot contain a comma or a line break ({split[0]!r})", "labels")
+    # ABSTAIN is what a labeling function returns to cast no vote; a class of that name would be ambiguous.
+    if any(n.upper() == "ABSTAIN" for n in names):
+        raise ServiceError(
+            "ABSTAIN is reserved for a labeling function's 'no vote'; name the class otherwise", "labels"
+        )
     return names
 
 
