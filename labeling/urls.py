@@ -14,7 +14,9 @@ urlpatterns = [
     path("projects/<int:pk>/export/", views.export, name="export"),
     path("projects/<int:pk>/exports/", export_views.exports, name="exports"),
     path(
-        "projects/<int:pk>/exports/<int:job_id>/download/", export_views.export_download, name="export_download"
+        "projects/<int:pk>/exports/<int:job_id>/download/",
+        export_views.export_download,
+        name="export_download",
     ),
     path("projects/<int:pk>/analysis/", analysis_views.lf_table, name="analysis"),
     path("projects/<int:pk>/analysis/conflicts/", analysis_views.conflicts, name="analysis_conflicts"),
