@@ -139,6 +139,13 @@ class ImportInput(serializers.Serializer):
         help_text="Comma-separated fields kept with each sample; empty keeps every other field.",
     )
 
+    fields_field = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A field holding an object of each sample's fields (as Chorus's JSONL export has them).",
+    )
+
     def validate_metadata_fields(self, value: str):
         return [part.strip() for part in value.split(",") if part.strip()] or None
 
