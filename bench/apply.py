@@ -237,12 +237,13 @@ def make_project(n: int, texts, labels, likes, name: str):
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(
-            "COPY projects_sample (project_id, row, external_id, text, fields, split, gold_label, created_at) FROM STDIN"
+            "COPY projects_sample (project_id, row, external_id, text, fields, split, gold_label, created_at,"
+            " hand_labels, queued, disputed) FROM STDIN"
         ) as copy:
             for i in range(n):
                 copy.write_row(
                     (project.pk, i, str(i), texts[i], json.dumps({"likes": int(likes[i])}), split[i],
-                     None if gold[i] < 0 else int(gold[i]), now)
+                     None if gold[i] < 0 else int(gold[i]), now, 0, True, False)
                 )  # fmt: skip
         cursor.execute(
             "select id, gold_label from projects_sample where project_id = %s and gold_label is not null",
@@ -250,10 +251,10 @@ def make_project(n: int, texts, labels, likes, name: str):
         )
         gold_rows = cursor.fetchall()
         with raw.copy(
-            "COPY projects_annotation (project_id, sample_id, source, label, created_at, updated_at) FROM STDIN"
+            "COPY projects_annotation (project_id, sample_id, source, label, reason, created_at, updated_at) FROM STDIN"
         ) as copy:
             for sid, g in gold_rows:
-                copy.write_row((project.pk, sid, "import", g, now, now))
+                copy.write_row((project.pk, sid, "import", g, "", now, now))
     snapshot.rebuild(project)
     return project, user
 
