@@ -175,3 +175,29 @@ def test_a_zip_bomb_is_refused_on_the_command_line(project, tmp_path):
     message, err = fails(project.pk, bomb, "--text-field", "text")
     assert "looks like a zip bomb" in err
     assert message == f"nothing was imported from {bomb}; fix the problems above"
+
+
+def test_a_chorus_jsonl_export_reimports_with_fields_field(project, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(
+        '{"sample_id": 9, "external_id": "x1", "text": "hi", "fields": {"likes": 3}, "split": "dev", '
+        '"predicted_label": "HAM", "hand_label": "SPAM"}\n'
+    )
+    out, _ = run(
+        project.pk,
+        path,
+        "--text-field",
+        "text",
+        "--id-field",
+        "external_id",
+        "--split-field",
+        "split",
+        "--label-field",
+        "hand_label",
+        "--fields-field",
+        "fields",
+    )
+    got = list(
+        Sample.objects.filter(project=project).values_list("external_id", "fields", "split", "gold_label")
+    )
+    assert got == [("x1", {"likes": 3}, "dev", 1)]

@@ -49,6 +49,9 @@ class Command(BaseCommand):
             help="ids already in the project: fail (default), skip them, or update those samples",
         )
         parser.add_argument(
+            "--fields-field", help="a JSON object field holding each sample's fields (Chorus's JSONL export)"
+        )
+        parser.add_argument(
             "--metadata-fields", help="comma-separated fields to keep with each sample (default: all others)"
         )
 
@@ -67,6 +70,7 @@ class Command(BaseCommand):
         delimiter,
         on_duplicate,
         metadata_fields,
+        fields_field,
         **options,
     ):
         project = Project.objects.filter(pk=project_id).first()
@@ -87,6 +91,7 @@ class Command(BaseCommand):
             "delimiter": delimiter,
             "on_duplicate": on_duplicate,
             "metadata_fields": metadata_fields,
+            "fields_field": fields_field,
         }
         try:
             result = services.import_file(project=project, path=file, options=choices)
