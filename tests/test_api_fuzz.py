@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from schemathesis.openapi import from_dict
 
 from labeling import services as labeling_services
+from labeling.models import LabelModelRun
 from projects.models import ImportJob
-from tests.conftest import make_project, make_samples, make_user, token_client
-from tests.labeling.helpers import apply_and_refit
+from tests.conftest import make_project, make_samples, make_user, token_client, wait_for
 
 EXAMPLES = 6
 # The whole walk stays well inside the suite's budget.
@@ -26,14 +26,19 @@ BUDGET_SECONDS = 80
 
 
 @pytest.fixture
-def world(live_server, transactional_db):
+def world(live_server, worker):
     owner = make_user("fuzz")
     project = make_project(owner, name="Fuzz")
     make_samples(project, ["check out my channel", "great song", "my song"], splits=["train", "dev", "test"])
     lf = labeling_services.create_lf(
         project=project, user=owner, name="my", kind="regex", label="SPAM", config={"pattern": "my"}
     )
-    run = apply_and_refit(project)
+    # The real worker applies the LF and refits (whether or not other tests left it running).
+    run = wait_for(
+        lambda: LabelModelRun.objects.filter(project=project, status="done").first(),
+        timeout=90,
+        what="the refit",
+    )
     job = ImportJob.objects.create(
         project=project, created_by=owner, filename="x.csv", options={"text_field": "t"}
     )
