@@ -63,7 +63,12 @@ def test_a_failed_import_lists_its_errors_as_objects(worker, project, bob):
 
 def test_an_unknown_option_value_is_a_400_naming_the_field(project, bob):
     client = token_client(bob)
-    for field, value in (("format", "xlsx"), ("on_duplicate", "merge"), ("delimiter", "#"), ("encoding", "x")):
+    for field, value in (
+        ("format", "xlsx"),
+        ("on_duplicate", "merge"),
+        ("delimiter", "#"),
+        ("encoding", "x"),
+    ):
         response = post(client, project, b"text\na\n", **{field: value})
         assert response.status_code == 400
         assert response.json()["field"] == field, response.json()
