@@ -139,3 +139,20 @@ def test_a_drf_authtoken_key_still_works_beside_named_tokens(alice):
     from tests.conftest import token_client
 
     assert token_client(alice).get("/api/projects/").status_code == 200
+
+
+def test_a_signed_in_user_changes_their_password(client, alice):
+    client.force_login(alice)
+    response = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "pw-for-tests-1",
+            "new_password1": "another-pass-42",
+            "new_password2": "another-pass-42",
+        },
+    )
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password("another-pass-42")
+    # Still signed in (Django keeps the session of the one who changed it).
+    assert client.get(reverse("api_tokens")).status_code == 200
