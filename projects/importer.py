@@ -45,6 +45,9 @@ MAX_PROBLEMS = 20
 BATCH = 2000
 # Ids looked up per query when checking which are already in the project.
 ID_CHUNK = 10_000
+# After an import of at least this many new samples, PostgreSQL's statistics of the table are refreshed, so
+# the next queries over the project are planned for its real size (autovacuum would get there later).
+ANALYZE_AFTER_ROWS = 50_000
 # Progress is written at most this often (seconds): often enough for a bar, rare enough to cost nothing.
 PROGRESS_EVERY = 0.5
 
@@ -359,8 +362,21 @@ def _taken(project: Project, ids) -> set[str]:
     """Which of these ids the project already has (in chunks, so any file size is covered)."""
     ids = list(ids)
     taken: set[str] = set()
+    q = connection.ops.quote_name
     for begin in range(0, len(ids), ID_CHUNK):
         chunk = ids[begin : begin + ID_CHUNK]
+        if connection.vendor == "postgresql":
+            # A join on unnest probes the (project, external_id) unique index once per id; an IN list let
+            # the planner walk the whole project's samples when its statistics were stale.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT s.{q('external_id')} FROM unnest(%s::text[]) AS i(id) "
+                    f"JOIN {q(Sample._meta.db_table)} s "
+                    f"ON s.{q('project_id')} = %s AND s.{q('external_id')} = i.id",
+                    [chunk, project.pk],
+                )
+                taken.update(external_id for (external_id,) in cursor.fetchall())
+            continue
         taken.update(
             Sample.objects.filter(project=project, external_id__in=chunk).values_list(
                 "external_id", flat=True
@@ -663,6 +679,9 @@ def write(
                 [ImportProblem("the file changed while it was being imported; import it again")]
             )
         labels = writer.write_labels(start) if new and options.label_field else 0
+    if new >= ANALYZE_AFTER_ROWS and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(Sample._meta.db_table)}")
     return ImportResult(
         imported=new,
         labels_imported=labels,
