@@ -55,7 +55,9 @@ def _per_class(confusion: np.ndarray, abstained: np.ndarray) -> tuple[ClassScore
         p = _ratio(tp, predicted)
         r = _ratio(tp, actual)
         # A class nobody predicted and nobody has: it does not enter the macro average.
-        out.append(ClassScores(precision=p, recall=r, f1=_f1(p if p is not None else 0.0, r), support=int(actual)))
+        out.append(
+            ClassScores(precision=p, recall=r, f1=_f1(p if p is not None else 0.0, r), support=int(actual))
+        )
     return tuple(out)
 
 
