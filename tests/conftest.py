@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,6 +37,11 @@ def _shared_dir() -> Path:
 SHARED = _shared_dir()
 DATASETS = SHARED / "datasets"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# In CI, property tests draw the same examples every run, so a pass or a failure is repeatable.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
 
 
 def need(condition: bool, why: str) -> None:

@@ -76,7 +76,8 @@ def test_a_perfect_source_is_recovered(k, m, seed):
     L = np.column_stack([y] + noisy)
     for model in (DawidSkene(k), LabelModel(k)):
         model.fit(L)
-        assert (model.predict(L, tie_policy="prior") == y).mean() > 0.97
+        # Rows only the perfect source votes on are right; rows where noisy sources outvote it may not be.
+        assert (model.predict(L, tie_policy="prior") == y).mean() > 0.95
         # The perfect source is the one the model trusts most.
         assert model.learned_accuracies[0] == np.nanmax(model.learned_accuracies)
         assert model.learned_accuracies[0] > 0.85
