@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from labeling.engine import LabelModel, MajorityVote
+from tests.conftest import need
 
 datasets = pytest.importorskip("bench.datasets")
 
@@ -26,7 +27,7 @@ def root():
     try:
         return datasets.datasets_dir()
     except FileNotFoundError:
-        pytest.skip("shared/datasets is not beside the repository")
+        need(False, "shared/datasets beside the repository (or CHORUS_SHARED_DIR)")
 
 
 @pytest.fixture(scope="module")

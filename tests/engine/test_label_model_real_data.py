@@ -5,6 +5,7 @@ import pytest
 
 from labeling.engine import DawidSkene, LabelModel, MajorityVote
 from labeling.engine.label_model import hard_labels
+from tests.conftest import need
 
 datasets = pytest.importorskip("bench.datasets")
 
@@ -14,7 +15,7 @@ def root():
     try:
         return datasets.datasets_dir()
     except FileNotFoundError:
-        pytest.skip("shared/datasets is not beside the repository")
+        need(False, "shared/datasets beside the repository (or CHORUS_SHARED_DIR)")
 
 
 def accuracy(model, L, Y):
