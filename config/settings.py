@@ -31,14 +31,18 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """A whole number from the environment; sizes, limits and timeouts are at least 1 unless told."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
+    return value
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -80,6 +84,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "projects",
     "labeling",
 ]
@@ -130,7 +135,7 @@ def _database() -> dict:
             },
         }
     try:
-        config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+        config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
     except Exception as exc:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
     if config.get("ENGINE") == "django.db.backends.postgresql":
@@ -212,6 +217,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, samples, hand labels, labeling functions, label-model runs and exports.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The browsable docs load nothing from outside (a private deployment may have no internet).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # The cache holds throttle counters (token sign-in), so every web process must share it: a directory on the
@@ -228,6 +237,10 @@ elif CACHE_URL == "":
     }
 else:
     raise ImproperlyConfigured(f"CACHE_URL must be empty or a redis:// address, got {CACHE_URL!r}")
+
+# Failed sign-ins (the browser form) per client address and per username before it answers 429 for the window.
+CHORUS_SIGNIN_MAX_FAILURES = env_int("CHORUS_SIGNIN_MAX_FAILURES", 10)
+CHORUS_SIGNIN_WINDOW_SECONDS = env_int("CHORUS_SIGNIN_WINDOW_SECONDS", 300)
 
 # Celery. The embedded default's broker is kombu's file-system transport, which needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -34,6 +34,7 @@ def api_tokens(request):
             status = 201
     context = {
         "tokens": ApiToken.objects.filter(user=request.user),
+        "sign_in_token": tokens.sign_in_token(request.user),
         "new_key": new_key,
         "new_token": new_token,
         "error": error,
@@ -53,4 +54,15 @@ def api_token_revoke(request, token_id):
     except ServiceError as exc:
         raise Http404(exc.message) from None
     messages.success(request, f"Revoked the token {token.name!r}; programs using it can no longer sign in.")
+    return redirect("api_tokens")
+
+
+@login_required
+@require_POST
+def api_sign_in_token_revoke(request):
+    if not tokens.revoke_sign_in_token(user=request.user):
+        raise Http404("you have no sign-in token (it may be revoked already)")
+    messages.success(
+        request, "Revoked the sign-in token from POST /api/token/; programs using it can no longer sign in."
+    )
     return redirect("api_tokens")

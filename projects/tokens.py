@@ -57,6 +57,29 @@ def revoke_token(*, user, token_id: int) -> ApiToken:
     return token
 
 
+@transaction.atomic
+def revoke_sign_in_token(*, user) -> bool:
+    """Revoke the key POST /api/token/ made (DRF's one per user); False when there was none."""
+    from rest_framework.authtoken.models import Token
+
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def revoke_all(*, user) -> int:
+    """Every API key of the user, named or made by POST /api/token/; how many there were."""
+    named, _ = ApiToken.objects.filter(user=user).delete()
+    return named + int(revoke_sign_in_token(user=user))
+
+
+def sign_in_token(user):
+    """The key POST /api/token/ made for this user, or None (listed beside the named tokens)."""
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.filter(user=user).first()
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     keywords = ("token", "bearer")
 

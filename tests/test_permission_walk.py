@@ -249,6 +249,8 @@ TABLE: dict[str, dict] = {
     "api_tokens": {"get": "200 200 200 200 200 200 302", "post": "- - - - - - 302"},
     # The walk's token is the admin's: to anyone else it does not exist.
     "api_token_revoke": {"get": "405 405 405 405 405 405 302", "post": "- 404 404 404 404 404 302"},
+    # Only one's own sign-in token; the walk's personas have none, so 404.
+    "api_sign_in_token_revoke": {"get": "405 405 405 405 405 405 302", "post": "- 404 404 404 404 404 302"},
     # --- projects -----------------------------------------------------------------------------------------------------
     "project_list": {"get": "200 200 200 200 200 200 302"},
     "project_create": {"get": "200 200 200 200 200 200 302", "post": "- - - - - - 302"},

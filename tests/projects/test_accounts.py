@@ -156,3 +156,57 @@ def test_a_signed_in_user_changes_their_password(client, alice):
     assert alice.check_password("another-pass-42")
     # Still signed in (Django keeps the session of the one who changed it).
     assert client.get(reverse("api_tokens")).status_code == 200
+
+
+def test_a_new_password_revokes_every_api_token(client, alice):
+    client.force_login(alice)
+    named = _make_token(client)
+    sign_in = client.post("/api/token/", {"username": "alice", "password": "pw-for-tests-1"}).json()["token"]
+    assert _api(named).get("/api/projects/").status_code == 200
+    assert _api(sign_in).get("/api/projects/").status_code == 200
+    response = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "pw-for-tests-1",
+            "new_password1": "another-pass-42",
+            "new_password2": "another-pass-42",
+        },
+        follow=True,
+    )
+    assert "Your 2 API tokens were revoked" in response.content.decode()
+    assert _api(named).get("/api/projects/").status_code == 401
+    assert _api(sign_in).get("/api/projects/").status_code == 401
+
+
+def test_the_sign_in_token_is_listed_and_revoked_on_the_tokens_page(client, alice):
+    key = APIClient().post("/api/token/", {"username": "alice", "password": "pw-for-tests-1"}).json()["token"]
+    client.force_login(alice)
+    page = client.get(reverse("api_tokens")).content.decode()
+    assert 'id="sign-in-token"' in page and key[:6] in page and key not in page
+    assert client.post(reverse("api_sign_in_token_revoke")).status_code == 302
+    assert _api(key).get("/api/projects/").status_code == 401
+    assert 'id="sign-in-token"' not in client.get(reverse("api_tokens")).content.decode()
+    assert client.post(reverse("api_sign_in_token_revoke")).status_code == 404
+
+
+def test_failed_sign_ins_are_limited_per_username_and_address(client, alice, settings):
+    from django.core.cache import cache
+
+    settings.CHORUS_SIGNIN_MAX_FAILURES = 3
+    cache.clear()
+    try:
+        answers = [
+            client.post(reverse("login"), {"username": "alice", "password": "wrong"}).status_code
+            for _ in range(3)
+        ]
+        assert answers == [200, 200, 200]
+        # Past the limit even the right password is refused until the window ends.
+        blocked = client.post(reverse("login"), {"username": "alice", "password": "pw-for-tests-1"})
+        assert blocked.status_code == 429
+        assert "Too many failed sign-ins" in blocked.content.decode()
+        assert "_auth_user_id" not in client.session
+        cache.clear()  # the window has passed
+        ok = client.post(reverse("login"), {"username": "alice", "password": "pw-for-tests-1"})
+        assert ok.status_code == 302
+    finally:
+        cache.clear()
