@@ -125,8 +125,8 @@ def invitation_accept(request, token):
             refused = invitations.refusal(Invitation.objects.filter(pk=invitation.pk).first())
             context.update(error=exc, form=request.POST, refused=refused)
             return render(request, "accounts/invitation.html", context, status=GONE if refused else INVALID)
-        messages.success(
-            request, f"Welcome to {invitation.project.name}; you are a {context['role_name']} here."
-        )
+        role = context["role_name"]
+        article = "an" if role[:1].lower() in "aeiou" else "a"
+        messages.success(request, f"Welcome to {invitation.project.name}; you are {article} {role} here.")
         return redirect("project_detail", invitation.project_id)
     return render(request, "accounts/invitation.html", context)

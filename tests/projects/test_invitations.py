@@ -39,6 +39,15 @@ def test_admin_makes_a_link_and_a_signed_in_user_joins_with_its_role(client, pro
     assert _role(project, eve) == "reviewer"
     invitation.refresh_from_db()
     assert invitation.accepted_by == eve and invitation.accepted_at is not None
+    assert "you are a reviewer here" in client.get(response["Location"]).content.decode()
+
+
+def test_the_welcome_reads_right_for_an_annotator(client, project, alice, eve):
+    client.force_login(alice)
+    invitation = _invite(client, project, role="annotator")
+    client.force_login(eve)
+    welcome = client.post(reverse("invitation_accept", args=[invitation.token]), {"join": "1"}, follow=True)
+    assert "you are an annotator here" in welcome.content.decode()
 
 
 def test_a_used_link_is_refused_with_a_clear_message(client, project, alice, eve):
