@@ -31,6 +31,13 @@ def _shared_dir() -> Path:
         candidate = base.parent / "shared" / "datasets"
         if candidate.is_dir():
             return candidate.parent
+    # A clone made elsewhere (/tmp/chorus) finds it beside the repository it was cloned from, as .ci/run does.
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    origin = origin.removeprefix("file://")
+    if origin and (Path(origin).parent / "shared" / "datasets").is_dir():
+        return Path(origin).parent / "shared"
     return REPO.parent / "shared"
 
 
