@@ -49,6 +49,8 @@ class DawidSkene(ConfusionModel):
         self.max_rows = max_rows
         self.n_iter = 0
         self.converged = False
+        # Of the rows EM ran on, at the last E-step (a model-choice criterion compares it across fits).
+        self.log_likelihood = 0.0
 
     def fit(self, L, counts: np.ndarray | None = None) -> DawidSkene:
         """`counts` (class_vote_counts of L) saves a pass when the caller has it already."""
@@ -84,6 +86,7 @@ class DawidSkene(ConfusionModel):
             loglik = float((w[:, 0] * (top[:, 0] + np.log(np.exp(scores - top).sum(axis=1)))).sum())
             q = softmax_rows(scores)
             self.n_iter = it
+            self.log_likelihood = loglik
             if abs(loglik - previous) <= self.tol * max(1.0, abs(loglik)):
                 self.converged = True
                 break

@@ -22,10 +22,18 @@ from .dawid_skene import DawidSkene
 from .majority import TIE_POLICIES, MajorityVote, predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix
 from .matrix_completion import MatrixCompletion, vote_moments
-from .sources import abstain_is_informative, check_abstain_modes, class_vote_counts, row_has_vote
+from .sources import (
+    abstain_is_informative,
+    check_abstain_modes,
+    class_vote_counts,
+    ignore_two_sided,
+    row_has_vote,
+)
 
 MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
 SELECTION_METRICS = ("accuracy", "f1_macro", "f1")
+# Dev scores (percent) this close to the best count as a tie, broken by the Brier score.
+TIE_POINTS = 0.5
 # settings["abstain"] when the caller gave a mode per source (fit's abstain_modes).
 PER_SOURCE = "per_source"
 
@@ -48,6 +56,17 @@ def dev_score(pred: np.ndarray, gold: np.ndarray, cardinality: int, metric: str)
         if metric == "f1" or (g == c).any() or (p == c).any():
             f1s.append(2 * tp / (2 * tp + wrong) if tp else 0.0)
     return 100.0 * float(np.mean(f1s))
+
+
+def dev_brier(proba: np.ndarray, gold: np.ndarray) -> float:
+    """Mean Brier score over dev rows with gold: sum over classes of (p - [y = c])^2, 0 best, 2 worst."""
+    has = gold != ABSTAIN
+    if not has.any():
+        return 0.0
+    p = proba[has]
+    onehot = np.zeros_like(p)
+    onehot[np.arange(len(p)), gold[has]] = 1.0
+    return float(((p - onehot) ** 2).sum(axis=1).mean())
 
 
 def hard_labels(model, L: np.ndarray) -> np.ndarray:
@@ -203,7 +222,14 @@ class LabelModel:
         return mc.fit_moments(moments if moments is not None else vote_moments(L, k, counts=self._counts))
 
     def _abstain(self, settings: dict[str, Any]):
-        return self._abstain_modes if settings["abstain"] == PER_SOURCE else settings["abstain"]
+        if settings["abstain"] == PER_SOURCE:
+            return self._abstain_modes
+        if settings["abstain"] == "ignore" and abstain_is_informative(self._counts):
+            # A matrix of labeling functions: a one-sided LF's only information is its abstain, so an
+            # "ignore" candidate ignores only the two-sided sources' abstains (else it is flat). In a crowd
+            # an annotator's abstain is chance even when they voted one class, and stays ignored.
+            return ignore_two_sided(self._counts)
+        return settings["abstain"]
 
     def _candidate_settings(self, L) -> list[tuple[str, dict[str, Any]]]:
         default = self._default(L)
@@ -233,22 +259,30 @@ class LabelModel:
     def _select(self, L, L_dev, Y_dev) -> None:
         k = self.cardinality
         moments = vote_moments(L, k, counts=self._counts)
-        best = None
+        fits = []
         for name, settings in self._candidate_settings(L):
             fitted = self._build(name, settings, L, moments, Y_dev)
-            score = dev_score(hard_labels(fitted, L_dev), Y_dev, k, self.selection_metric)
-            self.candidates.append({"model": name, "settings": settings, "dev_score": score})
+            proba = fitted.predict_proba(L_dev)
+            pred = predict_from_scores(proba, "prior", np.asarray(fitted.prior), 0)
+            score = dev_score(pred, Y_dev, k, self.selection_metric)
+            brier = dev_brier(proba, Y_dev)
+            self.candidates.append(
+                {"model": name, "settings": settings, "dev_score": score, "dev_brier": brier}
+            )
             self.scores[name] = max(score, self.scores.get(name, -np.inf))
-            # Strictly better only: on a tie the earlier candidate (the default first) stays.
-            if best is None or score > best[0]:
-                best = (score, name, settings, fitted)
-        assert best is not None
-        score, name, settings, fitted = best
+            fits.append((score, brier, name, settings, fitted))
+        # The hard metric decides; among the candidates within TIE_POINTS of the best, the one whose
+        # probabilities are best on dev (Brier, a proper scoring rule) wins, so of two models that label
+        # alike the one with useful soft labels is kept. Equal on both: the earlier (the default first).
+        top = max(f[0] for f in fits)
+        near = [f for f in fits if f[0] >= top - TIE_POINTS]
+        score, brier, name, settings, fitted = min(near, key=lambda f: f[1])
         self._keep(
             name,
             settings,
             fitted,
-            f"best {self.selection_metric} on dev ({score:.1f}) of {len(self.candidates)} candidates",
+            f"best {self.selection_metric} on dev ({score:.1f}, Brier {brier:.3f}) of "
+            f"{len(self.candidates)} candidates",
         )
 
     def _keep(self, name: str, settings: dict[str, Any], fitted, reason: str) -> None:
@@ -303,7 +337,10 @@ class LabelModel:
             "fallback": self.fallback,
             "selection_metric": self.selection_metric,
             "scores": {k: float(v) for k, v in self.scores.items()},
-            "candidates": [dict(c, dev_score=float(c["dev_score"])) for c in self.candidates],
+            "candidates": [
+                dict(c, dev_score=float(c["dev_score"]), dev_brier=float(c["dev_brier"]))
+                for c in self.candidates
+            ],
             "learned_accuracies": acc,
             "class_prior": [float(p) for p in self.prior],
             "uninformative_rows": self.uninformative_rows,

@@ -46,6 +46,22 @@ def row_has_vote(L: np.ndarray) -> np.ndarray:
     return L.max(axis=1) != ABSTAIN
 
 
+def one_sided(counts: np.ndarray) -> np.ndarray:
+    """Per source (m,): does it cast (nearly) all its votes for one class? Silent sources are not."""
+    votes = counts.sum(axis=1)
+    return (votes > 0) & (counts.max(axis=1) >= ONE_SIDED_SHARE * np.maximum(votes, 1))
+
+
+def ignore_two_sided(counts: np.ndarray):
+    """Abstain ignored where that leaves the source something to say: a one-sided source always gives the
+    same class when it votes, so with its abstain ignored it is exactly uninformative (theta[j, y, c] = 1
+    for every y) and a model of such sources has flat probabilities. Its abstain stays an outcome."""
+    sided = one_sided(counts)
+    if not sided.any():
+        return "ignore"
+    return ["outcome" if s else "ignore" for s in sided]
+
+
 def abstain_is_informative(counts: np.ndarray) -> bool:
     """The automatic rule: abstain is an outcome when most votes come from one-sided sources.
 
@@ -56,8 +72,7 @@ def abstain_is_informative(counts: np.ndarray) -> bool:
     total = votes.sum()
     if total == 0:
         return True
-    one_sided = counts.max(axis=1) >= ONE_SIDED_SHARE * np.maximum(votes, 1)
-    return bool(votes[one_sided].sum() > 0.5 * total)
+    return bool(votes[one_sided(counts)].sum() > 0.5 * total)
 
 
 def resolve_abstain(mode, counts: np.ndarray) -> np.ndarray:
