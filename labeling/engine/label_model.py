@@ -1,7 +1,18 @@
 """LabelModel: the label model the platform uses, an automatic choice among the engine's models.
 
 With gold on the dev split it fits every candidate (a model and a few settings) on the training matrix and
-keeps the best by dev score; it records what it picked, why, and every candidate's score.
+keeps the best by dev score; it records what it picked, why, and every candidate's score. Candidates
+within TIE_POINTS of the best dev score are a tie, won by the best dev Brier score, so of two models that
+label alike the one whose probabilities mean something is kept. On a matrix of labeling functions an
+"ignore abstain" candidate still treats a one-sided LF's abstain as an outcome: ignored, it would leave the
+LF exactly uninformative and the model's probabilities flat (all within 0.49-0.51 on a real project).
+
+Fitting is on distinct rows with their counts (sparse LFs repeat a few vote patterns), and past FIT_ROWS
+(SELECT_ROWS when choosing among candidates) on a seeded sample of rows, so a refit with dev labels stays
+about a second at a million samples; only predict_proba sees every row, once per distinct row.
+
+`fit(..., abstain_modes=)` gives "outcome" or "ignore" per source (a project mixing LFs and annotators);
+without it the automatic rule of sources.py applies to all sources alike.
 
 Without gold it uses the documented default, which follows the kind of the sources (sources.py):
 - labeling functions (most votes come from one-sided sources, abstain is an outcome): the
