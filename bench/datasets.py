@@ -112,6 +112,17 @@ def crowd(root: Path, folder_name: str, name: str, seed: int = 0) -> Task:
     return Task(name, len(labels), "accuracy", L, L[dev], Y[dev], L, Y_test, L, Y)
 
 
+def youtube_spam_comments(root: Path) -> tuple[list[str], np.ndarray]:
+    """The raw YouTube Spam Collection: every comment's text and its gold (1 = spam, 0 = ham)."""
+    texts, gold = [], []
+    for path in sorted((root / "youtube_spam_collection").glob("Youtube0*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                texts.append(row["CONTENT"])
+                gold.append(int(row["CLASS"]))
+    return texts, np.array(gold, dtype=np.int64)
+
+
 def load_all() -> list[Task]:
     root = datasets_dir()
     return [

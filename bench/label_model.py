@@ -1,7 +1,8 @@
 """Label models against the anchors: Chorus's models, Snorkel 0.10's LabelModel and majority vote.
 
     python bench/label_model.py               # real data: a table with dev labels, a table without any
-    python bench/label_model.py --synthetic   # speed and memory at n = 10k..1M, learned-accuracy error
+    python bench/label_model.py --synthetic   # speed and memory at n = 10k..1M, learned-accuracy error,
+                                              # and the refit with dev labels at 1M x 22 and 1M x 50
 
 Needs the bench extra (snorkel, torch, pandas). Every model is scored the same way: the argmax of its
 probabilities, ties to the class its prior favours (rows where every source abstains get the prior class).
@@ -229,6 +230,62 @@ def synthetic_child(n: int, m: int, k: int, model: str) -> None:
     )
 
 
+def refit_child(n: int, m: int, k: int) -> None:
+    """The platform's refit with dev labels: LabelModel.fit with a seeded 10 % of the rows as dev gold,
+    then predict_proba on every row. Alone in its process, like the cells of the table."""
+    L, y, _ = synthetic_matrix(n, m, k)
+    dev = np.random.default_rng(1).random(n) < 0.1
+    t0 = time.perf_counter()
+    model = LabelModel(k).fit(L, L_dev=L[dev], Y_dev=y[dev])
+    t1 = time.perf_counter()
+    proba = model.predict_proba(L)
+    t2 = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "fit": t1 - t0,
+                "predict": t2 - t1,
+                "chosen": model.chosen,
+                "candidates": len(model.candidates),
+                "label_acc": float((proba.argmax(axis=1) == y).mean()),
+            }
+        )
+    )
+
+
+def refit_timing() -> None:
+    print(
+        "\nrefit with dev labels (10 % of rows as dev gold): LabelModel.fit(L, L_dev, Y_dev) + predict_proba(L);"
+    )
+    print("once with the BLAS threads as found, once with OPENBLAS_NUM_THREADS=1\n")
+    print(
+        f"| {'n':>9s} | {'m':>3s} | {'k':>2s} | {'BLAS threads':12s} | {'fit':>7s} | {'predict':>7s} | {'total':>7s} | chosen (of candidates) | {'label acc':>9s} |"
+    )
+    print("|" + "|".join("-" * w for w in (11, 5, 4, 14, 9, 9, 9, 24, 11)) + "|")
+    for m in (22, 50):
+        for threads in (None, "1"):
+            env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+            if threads:
+                env["OPENBLAS_NUM_THREADS"] = threads
+            out = subprocess.run(
+                [sys.executable, __file__, "--refit", "1000000", str(m), "2"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            if out.returncode != 0:
+                print(f"refit failed at m={m}: {out.stderr[-500:]}", file=sys.stderr)
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            label = "as found" if threads is None else threads
+            chosen = f"{r['chosen']} ({r['candidates']})"
+            print(
+                f"| {1_000_000:9d} | {m:3d} | {2:2d} | {label:12s} | {r['fit']:6.2f}s | {r['predict']:6.2f}s | "
+                f"{r['fit'] + r['predict']:6.2f}s | {chosen:22s} | {r['label_acc']:9.3f} |",
+                flush=True,
+            )
+
+
 def synthetic() -> None:
     print(
         "synthetic: sources with accuracy U(0.55, 0.95), coverage U(0.05, 0.5); time = fit + predict_proba;"
@@ -274,13 +331,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--synthetic", action="store_true", help="speed, memory and learned accuracies")
+    parser.add_argument("--refit-only", action="store_true", help="only the refit-with-dev timing")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--refit", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
+    if args.refit:
+        refit_child(*(int(x) for x in args.refit))
+    elif args.refit_only:
+        refit_timing()
+    elif args.child:
         n, m, k, model = args.child
         synthetic_child(int(n), int(m), int(k), model)
     elif args.synthetic:
         synthetic()
+        refit_timing()
     else:
         real()
 

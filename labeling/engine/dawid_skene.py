@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .matrix import ABSTAIN, check_label_matrix
+from .matrix import check_label_matrix
 from .sources import (
     ConfusionModel,
     check_prior,
     class_vote_counts,
     onehot_votes,
     resolve_abstain,
-    softmax_rows,
+    row_has_vote,
+    softmax_rows_lse,
     unique_rows,
 )
 
@@ -49,26 +50,43 @@ class DawidSkene(ConfusionModel):
         self.max_rows = max_rows
         self.n_iter = 0
         self.converged = False
+        # Of the rows EM ran on, at the last E-step (a model-choice criterion compares it across fits).
+        self.log_likelihood = 0.0
 
-    def fit(self, L, counts: np.ndarray | None = None) -> DawidSkene:
-        """`counts` (class_vote_counts of L) saves a pass when the caller has it already."""
+    def fit(self, L, counts: np.ndarray | None = None, weights=None) -> DawidSkene:
+        """`counts` (class_vote_counts of L) saves a pass when the caller has it already.
+
+        `weights`: how many samples each row of L stands for (L then holds distinct rows, see
+        unique_rows); the fit is the fit on the expanded matrix, and no row is sampled away.
+        """
         k = self.cardinality
         L = check_label_matrix(L, k)
         n, m = L.shape
-        outcome = resolve_abstain(self.abstain, class_vote_counts(L, k) if counts is None else counts)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.int64)
+            if weights.shape != (n,):
+                raise ValueError(f"weights has shape {weights.shape}, the label matrix has {n} rows")
+        if counts is None:
+            counts = class_vote_counts(L, k, weights=weights)
+        outcome = resolve_abstain(self.abstain, counts)
         self.abstain_outcome = outcome
-        if self.max_rows is not None and n > self.max_rows:
+        if weights is not None:
+            U, weight = L, weights
+        elif self.max_rows is not None and n > self.max_rows:
             # EM costs O(rows x sources) per iteration. Past max_rows more rows no longer move the
             # estimates (each source's accuracy is known to well under 0.01), so EM runs on a seeded
             # sample of rows and only the prediction pass sees them all.
             rows = np.sort(np.random.default_rng(self.seed).choice(n, self.max_rows, replace=False))
-            L = L[rows]
-        U, weight, _ = unique_rows(L)
+            U, weight, _ = unique_rows(L[rows], k)
+        else:
+            U, weight, _ = unique_rows(L, k)
         if not outcome.any():
             # With abstain ignored, a row without votes says nothing about anything, the prior included.
-            keep = (U != ABSTAIN).any(axis=1)
+            keep = row_has_vote(U)
             U, weight = U[keep], weight[keep]
         V = onehot_votes(U, k)
+        # The M-step's product with V's transpose, kept as its own CSR (faster than through CSC).
+        VT = V.T.tocsr()
         w = weight.astype(float)[:, None]
         # Initialise from majority vote: each row's vote shares (uniform where nobody votes).
         votes = (V @ np.tile(np.eye(k), (m, 1))) if m else np.zeros((U.shape[0], k))
@@ -78,25 +96,24 @@ class DawidSkene(ConfusionModel):
         self.converged = False
         self.n_iter = 0
         for it in range(1, self.max_iter + 1):
-            self._m_step(V, w, q, m, outcome)
-            scores = self._scores_sparse(V, m)
-            top = scores.max(axis=1, keepdims=True)
-            loglik = float((w[:, 0] * (top[:, 0] + np.log(np.exp(scores - top).sum(axis=1)))).sum())
-            q = softmax_rows(scores)
+            self._m_step(VT, w, q, m, outcome)
+            q, lse = softmax_rows_lse(self._scores_sparse(V, m))
+            loglik = float(w[:, 0] @ lse)
             self.n_iter = it
+            self.log_likelihood = loglik
             if abs(loglik - previous) <= self.tol * max(1.0, abs(loglik)):
                 self.converged = True
                 break
             previous = loglik
-        self._m_step(V, w, q, m, outcome)
-        self._learned_accuracies(V, w, q, m)
+        self._m_step(VT, w, q, m, outcome)
+        self._learned_accuracies(VT, w, q, m)
         return self
 
-    def _m_step(self, V, w, q, m, outcome) -> None:
+    def _m_step(self, VT, w, q, m, outcome) -> None:
         k = self.cardinality
         wq = w * q
         # cnt[j, y, l]: expected number of rows of class y where source j voted l.
-        cnt = np.asarray(V.T @ wq).reshape(m, k, k).transpose(0, 2, 1)
+        cnt = np.asarray(VT @ wq).reshape(m, k, k).transpose(0, 2, 1)
         # The abstains of an outcome source are the rest of its class mass; an ignoring source has none
         # (and no smoothing there, so theta[j, y, k] stays 0).
         abst = np.maximum(wq.sum(axis=0)[None, :] - cnt.sum(axis=2), 0.0)
@@ -113,10 +130,10 @@ class DawidSkene(ConfusionModel):
         table, base = self.tables()
         return base[None, :] + np.asarray(V @ table[:, 1:, :].reshape(m * self.cardinality, self.cardinality))
 
-    def _learned_accuracies(self, V, w, q, m) -> None:
+    def _learned_accuracies(self, VT, w, q, m) -> None:
         """P(source j is right | it votes), from the posterior: E[share of j's votes equal to the truth]."""
         k = self.cardinality
-        cnt = np.asarray(V.T @ (w * q)).reshape(m, k, k)  # [j, l, y]
+        cnt = np.asarray(VT @ (w * q)).reshape(m, k, k)  # [j, l, y]
         votes = cnt.sum(axis=(1, 2))
         right = np.einsum("jcc->j", cnt)
         self.learned_accuracies = np.where(votes > 0, right / np.where(votes > 0, votes, 1.0), np.nan)

@@ -1,7 +1,18 @@
 """LabelModel: the label model the platform uses, an automatic choice among the engine's models.
 
 With gold on the dev split it fits every candidate (a model and a few settings) on the training matrix and
-keeps the best by dev score; it records what it picked, why, and every candidate's score.
+keeps the best by dev score; it records what it picked, why, and every candidate's score. Candidates
+within TIE_POINTS of the best dev score are a tie, won by the best dev Brier score, so of two models that
+label alike the one whose probabilities mean something is kept. On a matrix of labeling functions an
+"ignore abstain" candidate still treats a one-sided LF's abstain as an outcome: ignored, it would leave the
+LF exactly uninformative and the model's probabilities flat (all within 0.49-0.51 on a real project).
+
+Fitting is on distinct rows with their counts (sparse LFs repeat a few vote patterns), and past FIT_ROWS
+(SELECT_ROWS when choosing among candidates) on a seeded sample of rows, so a refit with dev labels stays
+about a second at a million samples; only predict_proba sees every row, once per distinct row.
+
+`fit(..., abstain_modes=)` gives "outcome" or "ignore" per source (a project mixing LFs and annotators);
+without it the automatic rule of sources.py applies to all sources alike.
 
 Without gold it uses the documented default, which follows the kind of the sources (sources.py):
 - labeling functions (most votes come from one-sided sources, abstain is an outcome): the
@@ -22,10 +33,25 @@ from .dawid_skene import DawidSkene
 from .majority import TIE_POLICIES, MajorityVote, predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix
 from .matrix_completion import MatrixCompletion, vote_moments
-from .sources import abstain_is_informative, check_abstain_modes, class_vote_counts, row_has_vote
+from .sources import (
+    abstain_is_informative,
+    check_abstain_modes,
+    class_vote_counts,
+    ignore_two_sided,
+    row_has_vote,
+    unique_rows,
+)
 
 MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
 SELECTION_METRICS = ("accuracy", "f1_macro", "f1")
+# Rows a model is fitted on at most (a seeded sample past it; see LabelModel._fit_rows): the default
+# fit, and each candidate when dev labels make it choose among many.
+FIT_ROWS = 1 << 17
+SELECT_ROWS = 1 << 15
+# Dev rows the candidates are scored on at most.
+DEV_ROWS = 1 << 15
+# Dev scores (percent) this close to the best count as a tie, broken by the Brier score.
+TIE_POINTS = 0.5
 # settings["abstain"] when the caller gave a mode per source (fit's abstain_modes).
 PER_SOURCE = "per_source"
 
@@ -48,6 +74,17 @@ def dev_score(pred: np.ndarray, gold: np.ndarray, cardinality: int, metric: str)
         if metric == "f1" or (g == c).any() or (p == c).any():
             f1s.append(2 * tp / (2 * tp + wrong) if tp else 0.0)
     return 100.0 * float(np.mean(f1s))
+
+
+def dev_brier(proba: np.ndarray, gold: np.ndarray) -> float:
+    """Mean Brier score over dev rows with gold: sum over classes of (p - [y = c])^2, 0 best, 2 worst."""
+    has = gold != ABSTAIN
+    if not has.any():
+        return 0.0
+    p = proba[has]
+    onehot = np.zeros_like(p)
+    onehot[np.arange(len(p)), gold[has]] = 1.0
+    return float(((p - onehot) ** 2).sum(axis=1).mean())
 
 
 def hard_labels(model, L: np.ndarray) -> np.ndarray:
@@ -93,6 +130,8 @@ class LabelModel:
         self._m: int | None = None
         self._counts = np.zeros((0, cardinality), dtype=np.int64)
         self._abstain_modes: tuple[str, ...] | None = None
+        self._weights = np.zeros(0, dtype=np.int64)
+        self.dev_rows_scored = 0
 
     # -- fitting ---------------------------------------------------------------------------------
 
@@ -121,31 +160,49 @@ class LabelModel:
         self.fallback = None
         self.scores = {}
         self.candidates = []
+        self.dev_rows_scored = 0
         self.uninformative_rows = int((~row_has_vote(L)).sum())
-        self._counts = class_vote_counts(L, k)
         dev = self._dev(L_dev, Y_dev, m)
+        # Choosing among many candidates fits each on fewer rows than the one default fit does.
+        U, self._weights = self._fit_rows(L, FIT_ROWS if dev is None else SELECT_ROWS)
+        # Vote counts of the fitted rows: the automatic abstain rule only reads their shares.
+        self._counts = class_vote_counts(U, k, weights=self._weights)
 
         if self.model == "majority_vote":
-            self._keep("majority_vote", {}, MajorityVote(k, seed=self.seed).fit(L), "fixed by the project")
+            self._keep("majority_vote", {}, self._build("majority_vote", {}, U, None), "fixed by the project")
         elif m < MIN_SOURCES_TO_LEARN or n == 0:
             why = f"only {m} source(s)" if m < MIN_SOURCES_TO_LEARN else "no samples"
             self.fallback = f"{why}: a learned label model needs at least 3 sources and some samples, so majority vote is used"
-            self._keep("majority_vote", {}, MajorityVote(k, seed=self.seed).fit(L), self.fallback)
+            self._keep("majority_vote", {}, self._build("majority_vote", {}, U, None), self.fallback)
         elif dev is None:
             name, settings = self._default(L)
             if self.model is not None:
                 name = self.model
                 settings = self._default_settings(name, L)
             reason = "fixed by the project" if self.model else "the default (no gold labels on dev)"
-            self._keep(name, settings, self._build(name, settings, L, None), reason)
+            self._keep(name, settings, self._build(name, settings, U, None), reason)
         else:
-            self._select(L, *dev)
+            self._select(U, *dev)
         if dev is not None and not self.scores:
             L_d, Y_d = dev
             self.scores[self.chosen or ""] = dev_score(
                 hard_labels(self._fitted, L_d), Y_d, k, self.selection_metric
             )
         return self
+
+    def _fit_rows(self, L, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows the models are fitted on, as distinct rows and how many samples each stands for.
+
+        Past `limit` a seeded sample: each source's accuracy is then known to about 0.01, more rows no
+        longer move the estimates, and a refit after an LF edit stays about a second at a million
+        samples. Only the prediction pass sees every row.
+        """
+        n = L.shape[0]
+        if n > limit:
+            rows = np.sort(np.random.default_rng(self.seed).choice(n, limit, replace=False))
+            L = L[rows]
+        U, weights, _ = unique_rows(L, self.cardinality)
+        return U, weights
 
     def _dev(self, L_dev, Y_dev, m):
         if L_dev is None or Y_dev is None:
@@ -179,10 +236,12 @@ class LabelModel:
             return {"abstain": abstain, "class_balance": "uniform", "l2": 0.1}
         return {}
 
-    def _build(self, name: str, settings: dict[str, Any], L, moments, Y_dev=None):
+    def _build(self, name: str, settings: dict[str, Any], U, moments, Y_dev=None):
+        """Fit one candidate on the distinct rows U (weights in self._weights)."""
         k = self.cardinality
+        w = self._weights
         if name == "majority_vote":
-            return MajorityVote(k, seed=self.seed).fit(L)
+            return MajorityVote(k, seed=self.seed).fit(U, weights=w)
         if name == "dawid_skene":
             prior = _balance(settings["class_prior"], k, Y_dev)
             return DawidSkene(
@@ -191,7 +250,7 @@ class LabelModel:
                 smoothing=settings["smoothing"],
                 class_prior=prior,
                 seed=self.seed,
-            ).fit(L)
+            ).fit(U, weights=w)
         balance = _balance(settings["class_balance"], k, Y_dev)
         mc = MatrixCompletion(
             k,
@@ -200,10 +259,17 @@ class LabelModel:
             l2=settings["l2"],
             seed=self.seed,
         )
-        return mc.fit_moments(moments if moments is not None else vote_moments(L, k, counts=self._counts))
+        return mc.fit_moments(moments if moments is not None else vote_moments(U, k, weights=w))
 
     def _abstain(self, settings: dict[str, Any]):
-        return self._abstain_modes if settings["abstain"] == PER_SOURCE else settings["abstain"]
+        if settings["abstain"] == PER_SOURCE:
+            return self._abstain_modes
+        if settings["abstain"] == "ignore" and abstain_is_informative(self._counts):
+            # A matrix of labeling functions: a one-sided LF's only information is its abstain, so an
+            # "ignore" candidate ignores only the two-sided sources' abstains (else it is flat). In a crowd
+            # an annotator's abstain is chance even when they voted one class, and stays ignored.
+            return ignore_two_sided(self._counts)
+        return settings["abstain"]
 
     def _candidate_settings(self, L) -> list[tuple[str, dict[str, Any]]]:
         default = self._default(L)
@@ -220,7 +286,7 @@ class LabelModel:
             for abstain in abstains:
                 # An estimated balance is left to Dawid-Skene: here it was never the best and the slowest.
                 for balance in ("uniform", "dev"):
-                    for l2 in (0.01, 0.1, 1.0):
+                    for l2 in (0.1, 1.0):
                         out.append(
                             ("matrix_completion", {"abstain": abstain, "class_balance": balance, "l2": l2})
                         )
@@ -230,25 +296,41 @@ class LabelModel:
                 seen.append(c)
         return seen
 
-    def _select(self, L, L_dev, Y_dev) -> None:
+    def _select(self, U, L_dev, Y_dev) -> None:
         k = self.cardinality
-        moments = vote_moments(L, k, counts=self._counts)
-        best = None
-        for name, settings in self._candidate_settings(L):
-            fitted = self._build(name, settings, L, moments, Y_dev)
-            score = dev_score(hard_labels(fitted, L_dev), Y_dev, k, self.selection_metric)
-            self.candidates.append({"model": name, "settings": settings, "dev_score": score})
+        moments = vote_moments(U, k, weights=self._weights)
+        if len(Y_dev) > DEV_ROWS:
+            # A seeded sample of the dev rows scores the candidates: at DEV_ROWS the standard error of a
+            # dev accuracy is under 0.3 points, below TIE_POINTS.
+            rows = np.sort(np.random.default_rng(self.seed).choice(len(Y_dev), DEV_ROWS, replace=False))
+            L_dev, Y_dev = L_dev[rows], Y_dev[rows]
+        self.dev_rows_scored = int((Y_dev != ABSTAIN).sum())
+        # Dev rows repeat too: each candidate predicts once per distinct dev row.
+        U_dev, _, dev_inverse = unique_rows(L_dev, k)
+        fits = []
+        for name, settings in self._candidate_settings(U):
+            fitted = self._build(name, settings, U, moments, Y_dev)
+            proba = fitted.predict_proba(U_dev)[dev_inverse]
+            pred = predict_from_scores(proba, "prior", np.asarray(fitted.prior), 0)
+            score = dev_score(pred, Y_dev, k, self.selection_metric)
+            brier = dev_brier(proba, Y_dev)
+            self.candidates.append(
+                {"model": name, "settings": settings, "dev_score": score, "dev_brier": brier}
+            )
             self.scores[name] = max(score, self.scores.get(name, -np.inf))
-            # Strictly better only: on a tie the earlier candidate (the default first) stays.
-            if best is None or score > best[0]:
-                best = (score, name, settings, fitted)
-        assert best is not None
-        score, name, settings, fitted = best
+            fits.append((score, brier, name, settings, fitted))
+        # The hard metric decides; among the candidates within TIE_POINTS of the best, the one whose
+        # probabilities are best on dev (Brier, a proper scoring rule) wins, so of two models that label
+        # alike the one with useful soft labels is kept. Equal on both: the earlier (the default first).
+        top = max(f[0] for f in fits)
+        near = [f for f in fits if f[0] >= top - TIE_POINTS]
+        score, brier, name, settings, fitted = min(near, key=lambda f: f[1])
         self._keep(
             name,
             settings,
             fitted,
-            f"best {self.selection_metric} on dev ({score:.1f}) of {len(self.candidates)} candidates",
+            f"best {self.selection_metric} on dev ({score:.1f}, Brier {brier:.3f}) of "
+            f"{len(self.candidates)} candidates",
         )
 
     def _keep(self, name: str, settings: dict[str, Any], fitted, reason: str) -> None:
@@ -276,9 +358,14 @@ class LabelModel:
         return np.asarray(self._fitted.prior, dtype=float)
 
     def predict_proba(self, L) -> np.ndarray:
-        """n x k, rows summing to 1; rows where every source abstains get the class prior."""
+        """n x k, rows summing to 1; rows where every source abstains get the class prior.
+
+        Once per distinct row, scattered back (the same numbers, far fewer for sparse LFs)."""
         L = self._check(L)
-        return self._fitted.predict_proba(L)
+        U, _, inverse = unique_rows(L, self.cardinality)
+        if U.shape[0] == L.shape[0]:
+            return self._fitted.predict_proba(L)
+        return self._fitted.predict_proba(U)[inverse]
 
     def predict(self, L, tie_policy: str = "abstain") -> np.ndarray:
         """Hard labels; -1 for uninformative rows (all abstain, or tied) under tie_policy="abstain"."""
@@ -303,10 +390,14 @@ class LabelModel:
             "fallback": self.fallback,
             "selection_metric": self.selection_metric,
             "scores": {k: float(v) for k, v in self.scores.items()},
-            "candidates": [dict(c, dev_score=float(c["dev_score"])) for c in self.candidates],
+            "candidates": [
+                dict(c, dev_score=float(c["dev_score"]), dev_brier=float(c["dev_brier"]))
+                for c in self.candidates
+            ],
             "learned_accuracies": acc,
             "class_prior": [float(p) for p in self.prior],
             "uninformative_rows": self.uninformative_rows,
+            "dev_rows_scored": self.dev_rows_scored,
             # Per source, how the chosen model read its abstains (None for majority vote, which ignores them).
             "abstain_modes": getattr(self._fitted, "abstain_modes", None),
             "abstain_modes_given": None if self._abstain_modes is None else list(self._abstain_modes),

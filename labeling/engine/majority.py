@@ -30,9 +30,11 @@ class MajorityVote:
         self.seed = seed
         self.prior = np.full(cardinality, 1.0 / cardinality)
 
-    def fit(self, L, **_ignored) -> MajorityVote:
+    def fit(self, L, weights=None, **_ignored) -> MajorityVote:
+        """`weights`: how many samples each row of L stands for (distinct rows)."""
         L = check_label_matrix(L, self.cardinality)
-        counts = vote_counts(L, self.cardinality).sum(axis=0)
+        per_row = vote_counts(L, self.cardinality)
+        counts = per_row.sum(axis=0) if weights is None else np.asarray(weights) @ per_row
         if counts.sum() > 0:
             self.prior = (counts + 1.0) / (counts.sum() + self.cardinality)
         return self
@@ -69,8 +71,9 @@ def predict_from_scores(scores: np.ndarray, tie_policy: str, prior: np.ndarray, 
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     top = scores.max(axis=1, keepdims=True)
-    tied = np.isclose(scores, top, rtol=1e-9, atol=1e-12)
-    empty = scores.sum(axis=1) <= 0
+    # Within rounding of the top score (np.isclose's test, without its temporaries).
+    tied = scores >= top - (1e-12 + 1e-9 * np.abs(top))
+    empty = top[:, 0] <= 0
     n_tied = tied.sum(axis=1)
     pred = scores.argmax(axis=1).astype(np.int64)
     ambiguous = (n_tied > 1) | empty

@@ -31,25 +31,33 @@ class VoteMoments:
     gram: np.ndarray
 
 
-def vote_moments(L: np.ndarray, cardinality: int, counts: np.ndarray | None = None) -> VoteMoments:
+def vote_moments(
+    L: np.ndarray, cardinality: int, counts: np.ndarray | None = None, weights=None
+) -> VoteMoments:
     """One chunked pass over L. Columns that never occur are left out of the products (one-sided LFs).
 
-    `counts` (class_vote_counts of L) saves a pass when the caller has it already.
+    `counts` (class_vote_counts of L) saves a pass when the caller has it already. `weights`: how many
+    samples each row stands for (distinct rows, see unique_rows).
     """
     n, m = L.shape
     k = cardinality
+    w = None if weights is None else np.asarray(weights, dtype=np.float32)
     if counts is None:
-        counts = class_vote_counts(L, k)
+        counts = class_vote_counts(L, k, weights=weights)
     present = np.flatnonzero(counts.ravel() > 0)
     src, cls = present // k, present % k
     gram_p = np.zeros((len(present), len(present)))
     for start in range(0, n, CHUNK_ROWS):
         chunk = L[start : start + CHUNK_ROWS]
         X = (chunk[:, src] == cls[None, :]).astype(np.float32)
-        gram_p += X.T @ X
+        if w is None:
+            gram_p += X.T @ X
+        else:
+            gram_p += X.T @ (X * w[start : start + CHUNK_ROWS, None])
     gram = np.zeros((m * k, m * k))
     gram[np.ix_(present, present)] = gram_p
-    return VoteMoments(n=n, counts=counts, gram=gram)
+    total = n if weights is None else int(np.asarray(weights).sum())
+    return VoteMoments(n=total, counts=counts, gram=gram)
 
 
 class MatrixCompletion(ConfusionModel):
@@ -76,9 +84,9 @@ class MatrixCompletion(ConfusionModel):
         self.max_iter = max_iter
         self.converged = False
 
-    def fit(self, L, counts: np.ndarray | None = None) -> MatrixCompletion:
+    def fit(self, L, counts: np.ndarray | None = None, weights=None) -> MatrixCompletion:
         L = check_label_matrix(L, self.cardinality)
-        return self.fit_moments(vote_moments(L, self.cardinality, counts=counts))
+        return self.fit_moments(vote_moments(L, self.cardinality, counts=counts, weights=weights))
 
     def fit_moments(self, mo: VoteMoments) -> MatrixCompletion:
         k = self.cardinality

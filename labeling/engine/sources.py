@@ -24,9 +24,19 @@ ONE_SIDED_SHARE = 0.99
 CHUNK_ROWS = 1 << 16
 
 
-def class_vote_counts(L: np.ndarray, cardinality: int) -> np.ndarray:
-    """m x k: how many times each source voted each class (one chunked pass, one bincount per chunk)."""
+def class_vote_counts(L: np.ndarray, cardinality: int, weights=None) -> np.ndarray:
+    """m x k: how many times each source voted each class (one chunked pass, one bincount per chunk).
+
+    With `weights` (distinct rows and how many samples each stands for) the counts are weighted.
+    """
     m = L.shape[1]
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.int64)
+        return (
+            np.stack([np.bincount(L[:, j] + 1, weights=w, minlength=cardinality + 1)[1:] for j in range(m)])
+            .astype(np.int64)
+            .reshape(m, cardinality)
+        )
     width = cardinality + 1
     counts = np.zeros(m * width, dtype=np.int64)
     offsets = (np.arange(m, dtype=np.int32) * width + 1)[None, :]
@@ -46,6 +56,22 @@ def row_has_vote(L: np.ndarray) -> np.ndarray:
     return L.max(axis=1) != ABSTAIN
 
 
+def one_sided(counts: np.ndarray) -> np.ndarray:
+    """Per source (m,): does it cast (nearly) all its votes for one class? Silent sources are not."""
+    votes = counts.sum(axis=1)
+    return (votes > 0) & (counts.max(axis=1) >= ONE_SIDED_SHARE * np.maximum(votes, 1))
+
+
+def ignore_two_sided(counts: np.ndarray):
+    """Abstain ignored where that leaves the source something to say: a one-sided source always gives the
+    same class when it votes, so with its abstain ignored it is exactly uninformative (theta[j, y, c] = 1
+    for every y) and a model of such sources has flat probabilities. Its abstain stays an outcome."""
+    sided = one_sided(counts)
+    if not sided.any():
+        return "ignore"
+    return ["outcome" if s else "ignore" for s in sided]
+
+
 def abstain_is_informative(counts: np.ndarray) -> bool:
     """The automatic rule: abstain is an outcome when most votes come from one-sided sources.
 
@@ -56,8 +82,7 @@ def abstain_is_informative(counts: np.ndarray) -> bool:
     total = votes.sum()
     if total == 0:
         return True
-    one_sided = counts.max(axis=1) >= ONE_SIDED_SHARE * np.maximum(votes, 1)
-    return bool(votes[one_sided].sum() > 0.5 * total)
+    return bool(votes[one_sided(counts)].sum() > 0.5 * total)
 
 
 def resolve_abstain(mode, counts: np.ndarray) -> np.ndarray:
@@ -113,18 +138,21 @@ def onehot_votes(L: np.ndarray, cardinality: int) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(n, m * cardinality))
 
 
-def unique_rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unique_rows(L: np.ndarray, cardinality: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct rows of L, how often each occurs, and for each row of L the index of its distinct row.
 
-    Label matrices repeat a few vote patterns many times; EM over the distinct rows is the same fit.
+    Label matrices of sparse LFs repeat a few vote patterns many times: a model fitted on the distinct rows
+    with their counts as weights is the same fit, and predicting once per distinct row and scattering back
+    is the same prediction. When a probe shows mostly distinct rows (many sources with wide coverage),
+    sorting would not pay and L comes back as it is, each row its own.
     """
     n = L.shape[0]
     if n == 0:
         return L, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if n > 4 * PROBE_ROWS and len(_distinct(L[:PROBE_ROWS])) > PROBE_ROWS // 2:
-        # Mostly distinct rows (many sources with wide coverage): sorting them would not pay.
+    k = int(L.max()) + 1 if cardinality is None else cardinality
+    if n > 4 * PROBE_ROWS and len(np.unique(_row_keys(L[:PROBE_ROWS], k))) > PROBE_ROWS // 2:
         return L, np.ones(n, dtype=np.int64), np.arange(n)
-    keys = _row_keys(L)
+    keys = _row_keys(L, k)
     _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
     return L[first], counts.astype(np.int64), inverse.ravel()
 
@@ -132,13 +160,20 @@ def unique_rows(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 PROBE_ROWS = 1 << 13
 
 
-def _row_keys(L: np.ndarray) -> np.ndarray:
-    small = np.ascontiguousarray(L.astype(np.int8 if L.max() < 127 else np.int16))
+def _row_keys(L: np.ndarray, cardinality: int) -> np.ndarray:
+    """One sortable key per row. A row is a number in base k+1 (abstain = digit 0): one int64 when
+    (k+1)^m fits, which numpy sorts far faster than the bytes of the row; else the row's bytes."""
+    n, m = L.shape
+    base = cardinality + 1
+    if m * np.log2(base) < 62:
+        keys = np.zeros(n, dtype=np.int64)
+        for j in range(m):
+            keys *= base
+            keys += L[:, j]
+            keys += 1
+        return keys
+    small = np.ascontiguousarray(L.astype(np.int8 if cardinality < 127 else np.int16))
     return small.view(np.dtype((np.void, small.dtype.itemsize * small.shape[1]))).ravel()
-
-
-def _distinct(L: np.ndarray) -> np.ndarray:
-    return np.unique(_row_keys(L))
 
 
 def log_scores(L: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -169,10 +204,28 @@ def log_scores(L: np.ndarray, table: np.ndarray, base: np.ndarray) -> np.ndarray
 
 
 def softmax_rows(scores: np.ndarray) -> np.ndarray:
-    scores = scores - scores.max(axis=1, keepdims=True)
+    """In place: each row of log scores becomes probabilities."""
+    return softmax_rows_lse(scores)[0]
+
+
+def softmax_rows_lse(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In place, and each row's log-sum-exp (the log likelihood of the row, for EM).
+
+    Column by column: k is small and n large, where a reduction along rows is slow in numpy.
+    """
+    n, k = scores.shape
+    if k == 0 or n == 0:
+        return scores, np.zeros(n)
+    top = scores[:, 0].copy()
+    for c in range(1, k):
+        np.maximum(top, scores[:, c], out=top)
+    scores -= top[:, None]
     np.exp(scores, out=scores)
-    scores /= scores.sum(axis=1, keepdims=True)
-    return scores
+    total = scores[:, 0].copy()
+    for c in range(1, k):
+        total += scores[:, c]
+    scores /= total[:, None]
+    return scores, top + np.log(total)
 
 
 def posterior(L: np.ndarray, table: np.ndarray, base: np.ndarray, prior: np.ndarray) -> np.ndarray:
