@@ -70,7 +70,10 @@ def run_for(project, run_id=None) -> LabelModelRun | None:
     return runs.first()
 
 
-def drill_url(project, **params) -> str:
+def drill_url(project, run: LabelModelRun | None = None, **params) -> str:
+    """A drill-down link pinned to the run the figure comes from (a page may show an older run)."""
+    if run is not None:
+        params = {"run": run.pk, **params}
     return reverse("drilldown", args=[project.pk]) + "?" + urlencode(params)
 
 
@@ -187,14 +190,14 @@ def conflict_view(project, run: LabelModelRun, view: str = "conflict") -> dict:
     kind = "pair_overlaps" if overlap else "pair_conflicts"
     word = "both vote" if overlap else "vote different labels"
 
-    base = reverse("drilldown", args=[project.pk])
+    base = reverse("drilldown", args=[project.pk]) + f"?run={run.pk}&"
     ids = [s["lf"] for s in stats]
     # Built once per cell with plain formatting (ids are ints): 2,500 reverse() calls cost seconds.
     links = [
         [
-            (f"{base}?kind=lf_votes&lf={ids[i]}" if overlap else None)
+            (f"{base}kind=lf_votes&lf={ids[i]}" if overlap else None)
             if i == j
-            else f"{base}?kind={kind}&lf={ids[i]}&other={ids[j]}"
+            else f"{base}kind={kind}&lf={ids[i]}&other={ids[j]}"
             for j in range(len(ids))
         ]
         for i in range(len(ids))
@@ -286,7 +289,12 @@ def metrics_view(project, run: LabelModelRun) -> dict:
                 grid=grid,
                 columns=columns: f"gold {labels[i]}, predicted {columns[j]}: {grid[i][j]}",
                 href=lambda i, j, name=name: drill_url(
-                    project, kind="confusion", gold=labels[i], predicted=(labels + ["none"])[j], split=name
+                    project,
+                    run,
+                    kind="confusion",
+                    gold=labels[i],
+                    predicted=(labels + ["none"])[j],
+                    split=name,
                 ),
                 scale=[[v / row_totals[i] for v in r] for i, r in enumerate(grid)],
                 cell=56,
@@ -326,6 +334,7 @@ def metrics_view(project, run: LabelModelRun) -> dict:
                                 "count": v,
                                 "href": drill_url(
                                     project,
+                                    run,
                                     kind="confusion",
                                     gold=labels[i],
                                     predicted=(labels + ["none"])[j],
@@ -480,7 +489,7 @@ def overview(project, run: LabelModelRun | None) -> dict:
             "gold_share": gold_counts.get(c, 0) / n_gold if n_gold else None,
             "predicted": predicted.get(name, 0) if run else None,
             "predicted_share": predicted.get(name, 0) / n_pred if n_pred else None,
-            "href": drill_url(project, kind="predicted", label=name) if run else None,
+            "href": drill_url(project, run, kind="predicted", label=name) if run else None,
         }
         for c, name in enumerate(labels)
     ]

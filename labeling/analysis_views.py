@@ -39,7 +39,8 @@ def _context(request, project, tab: str, run, **extra) -> dict:
         "may_edit": can(request.user, "edit_lfs", project),
         "may_open_sample": can(request.user, "view_sample", project),
         # Reversed once: a table of 50 LFs links each figure to its drill-down.
-        "drill": reverse("drilldown", args=[project.pk]),
+        # Ends in "?" or "&": the templates append the query, pinned to the run the page shows.
+        "drill": reverse("drilldown", args=[project.pk]) + (f"?run={run.pk}&" if run else "?"),
         **extra,
     }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -215,10 +216,17 @@ def lf_delete(request, pk, lf_id):
 @require_GET
 def lf_preview(request, pk):
     project = project_for(request.user, pk, "view_lfs")
-    form = editor.form_from_data(request.GET)
     exclude = None
     if request.GET.get("lf", "").isdigit():
         exclude = LabelingFunction.objects.live().filter(project=project, pk=int(request.GET["lf"])).first()
+    if can(request.user, "edit_lfs", project):
+        form = editor.form_from_data(request.GET)
+    elif exclude is not None and exclude.current is not None:
+        # Reviewers and viewers see a saved LF's matches, never a definition they typed: that would let a
+        # read-only member run code (a code LF) or costly patterns on the project.
+        form = editor.form_from_version(exclude, project)
+    else:
+        raise PermissionDenied("only admins and developers may preview a labeling function that is not saved")
     context = {"project": project, "form": form, "preview": None, "preview_error": None}
     if not editor.is_blank(form):
         try:

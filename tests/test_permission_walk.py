@@ -283,7 +283,7 @@ TABLE: dict[str, dict] = {
     "audit_log": {"get": "200 403 403 403 403 404 302"},
     # --- LF studio: developers write; reviewers and viewers read; annotators see no LF ----------------------------
     "lf_studio": {"get": "200 200 200 403 200 404 302", "post": "- - 403 403 403 404 302"},
-    "lf_preview": {"get": "200 200 200 403 200 404 302", "query": "kind=regex&label=SPAM&pattern=my"},
+    "lf_preview": {"get": "200 200 403 403 403 404 302", "query": "kind=regex&label=SPAM&pattern=my"},
     "lf_edit": {"get": "200 200 200 403 200 404 302", "post": "- - 403 403 403 404 302"},
     "lf_active": {"get": "405 405 405 405 405 405 302", "post": "- - 403 403 403 404 302"},
     "lf_delete": {"get": "200 200 403 403 403 404 302", "post": "- - 403 403 403 404 302"},

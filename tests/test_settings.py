@@ -19,7 +19,7 @@ SHOW = (
     "'test_name': db.get('TEST', {}).get('NAME'), 'broker': s.CELERY_BROKER_URL, "
     "'transport': s.CELERY_BROKER_TRANSPORT_OPTIONS, 'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, "
     "'media': str(s.MEDIA_ROOT), 'secret': s.SECRET_KEY, 'secure': s.SESSION_COOKIE_SECURE, "
-    "'max_upload': s.CHORUS_MAX_UPLOAD_BYTES}))"
+    "'max_upload': s.CHORUS_MAX_UPLOAD_BYTES, 'cache': s.CACHES['default']}))"
 )
 
 
@@ -58,6 +58,9 @@ def test_the_embedded_default_is_sqlite_in_wal_mode_and_a_filesystem_broker(tmp_
     assert got["media"] == str(tmp_path / "data" / "media")
     assert got["debug"] is False
     assert got["hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+    # Throttle counters are shared by every web process: a directory, not each process's memory.
+    assert got["cache"]["BACKEND"].endswith("FileBasedCache")
+    assert got["cache"]["LOCATION"] == str(tmp_path / "data" / "cache")
 
 
 def test_without_secret_key_one_is_generated_once_and_kept_private(tmp_path):
@@ -78,6 +81,7 @@ def test_production_values_come_from_the_environment(tmp_path):
         DEBUG="false",
         SECURE_COOKIES="yes",
         CHORUS_MAX_UPLOAD_BYTES="1000",
+        CACHE_URL="redis://cache:6379/4",
     )
     assert got["engine"] == "django.db.backends.postgresql"
     assert (got["name"], got["test_name"]) == ("chorus", "test_x")
@@ -86,6 +90,10 @@ def test_production_values_come_from_the_environment(tmp_path):
     assert got["hosts"] == ["chorus.example.com", "other.example"]
     assert (got["secret"], got["secure"], got["max_upload"]) == ("s3cret", True, 1000)
     assert not (tmp_path / "data" / "secret_key").exists()
+    assert got["cache"] == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://cache:6379/4",
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,6 +103,7 @@ def test_production_values_come_from_the_environment(tmp_path):
         ("SECURE_COOKIES", "2", "SECURE_COOKIES='2' is not a boolean"),
         ("CHORUS_MAX_UPLOAD_BYTES", "10MB", "CHORUS_MAX_UPLOAD_BYTES='10MB' is not a whole number"),
         ("CELERY_VISIBILITY_TIMEOUT", "soon", "CELERY_VISIBILITY_TIMEOUT='soon' is not a whole number"),
+        ("CACHE_URL", "memcached://x", "CACHE_URL must be empty or a redis:// address"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value, says):

@@ -2,7 +2,8 @@
 
 Each source j has theta[j, y, o] = P(source j gives outcome o | true class y). With abstain as an outcome
 (labeling functions) o runs over the k classes and abstain; with abstain ignored (crowd annotators) o runs
-over the k classes and theta is conditional on the source voting. See sources.py for the automatic rule.
+over the k classes and theta is conditional on the source voting. The mode is per source, so a matrix can
+mix both kinds; see sources.py for the automatic rule.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class DawidSkene(ConfusionModel):
     def __init__(
         self,
         cardinality: int,
-        abstain: str = "auto",
+        abstain="auto",
         smoothing: float = 1.0,
         max_iter: int = 200,
         tol: float = 1e-7,
@@ -55,7 +56,7 @@ class DawidSkene(ConfusionModel):
         L = check_label_matrix(L, k)
         n, m = L.shape
         outcome = resolve_abstain(self.abstain, class_vote_counts(L, k) if counts is None else counts)
-        self.abstain_is_outcome = outcome
+        self.abstain_outcome = outcome
         if self.max_rows is not None and n > self.max_rows:
             # EM costs O(rows x sources) per iteration. Past max_rows more rows no longer move the
             # estimates (each source's accuracy is known to well under 0.01), so EM runs on a seeded
@@ -63,7 +64,7 @@ class DawidSkene(ConfusionModel):
             rows = np.sort(np.random.default_rng(self.seed).choice(n, self.max_rows, replace=False))
             L = L[rows]
         U, weight, _ = unique_rows(L)
-        if not outcome:
+        if not outcome.any():
             # With abstain ignored, a row without votes says nothing about anything, the prior included.
             keep = (U != ABSTAIN).any(axis=1)
             U, weight = U[keep], weight[keep]
@@ -96,10 +97,11 @@ class DawidSkene(ConfusionModel):
         wq = w * q
         # cnt[j, y, l]: expected number of rows of class y where source j voted l.
         cnt = np.asarray(V.T @ wq).reshape(m, k, k).transpose(0, 2, 1)
-        if outcome:
-            abst = wq.sum(axis=0)[None, :] - cnt.sum(axis=2)
-            cnt = np.concatenate([cnt, np.maximum(abst, 0.0)[:, :, None]], axis=2)
-        cnt = cnt + self.smoothing
+        # The abstains of an outcome source are the rest of its class mass; an ignoring source has none
+        # (and no smoothing there, so theta[j, y, k] stays 0).
+        abst = np.maximum(wq.sum(axis=0)[None, :] - cnt.sum(axis=2), 0.0)
+        cnt = np.concatenate([cnt + self.smoothing, (abst + self.smoothing)[:, :, None]], axis=2)
+        cnt[~outcome, :, k] = 0.0
         self.theta = cnt / cnt.sum(axis=2, keepdims=True)
         if self.fixed_prior is not None:
             self.prior = self.fixed_prior

@@ -22,10 +22,12 @@ from .dawid_skene import DawidSkene
 from .majority import TIE_POLICIES, MajorityVote, predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix
 from .matrix_completion import MatrixCompletion, vote_moments
-from .sources import abstain_is_informative, class_vote_counts, row_has_vote
+from .sources import abstain_is_informative, check_abstain_modes, class_vote_counts, row_has_vote
 
 MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
 SELECTION_METRICS = ("accuracy", "f1_macro", "f1")
+# settings["abstain"] when the caller gave a mode per source (fit's abstain_modes).
+PER_SOURCE = "per_source"
 
 # The learned models need at least this many sources to be identified (three views of the same truth).
 MIN_SOURCES_TO_LEARN = 3
@@ -90,10 +92,16 @@ class LabelModel:
         self._fitted: Any = None
         self._m: int | None = None
         self._counts = np.zeros((0, cardinality), dtype=np.int64)
+        self._abstain_modes: tuple[str, ...] | None = None
 
     # -- fitting ---------------------------------------------------------------------------------
 
-    def fit(self, L, L_dev=None, Y_dev=None) -> LabelModel:
+    def fit(self, L, L_dev=None, Y_dev=None, abstain_modes=None) -> LabelModel:
+        """abstain_modes: None (the automatic rule of sources.py), or "outcome" / "ignore" per source.
+
+        Labeling-function columns treat abstain as an outcome, annotator columns ignore it; given, the
+        modes are used by every learned candidate as they are (majority vote ignores abstains anyway).
+        """
         k = self.cardinality
         L = check_label_matrix(L, k)
         n, m = L.shape
@@ -101,6 +109,14 @@ class LabelModel:
             raise ValueError(
                 "the label matrix has no sources (0 labeling functions): nothing to fit a label model on"
             )
+        self._abstain_modes = None
+        if abstain_modes is not None:
+            modes = check_abstain_modes(abstain_modes)
+            if len(modes) != m:
+                raise ValueError(
+                    f"abstain_modes has {len(modes)} entries but the label matrix has {m} sources"
+                )
+            self._abstain_modes = modes
         self._m = m
         self.fallback = None
         self.scores = {}
@@ -145,6 +161,9 @@ class LabelModel:
         return L_d, Y_d
 
     def _default(self, L) -> tuple[str, dict[str, Any]]:
+        if self._abstain_modes is not None:
+            # The project said which sources are which; the crowd default, Dawid-Skene, handles both kinds.
+            return "dawid_skene", {"abstain": PER_SOURCE, "class_prior": "estimate", "smoothing": 1.0}
         if abstain_is_informative(self._counts):
             return "matrix_completion", {"abstain": "outcome", "class_balance": "uniform", "l2": 0.1}
         return "dawid_skene", {"abstain": "ignore", "class_prior": "estimate", "smoothing": 1.0}
@@ -168,7 +187,7 @@ class LabelModel:
             prior = _balance(settings["class_prior"], k, Y_dev)
             return DawidSkene(
                 k,
-                abstain=settings["abstain"],
+                abstain=self._abstain(settings),
                 smoothing=settings["smoothing"],
                 class_prior=prior,
                 seed=self.seed,
@@ -176,12 +195,15 @@ class LabelModel:
         balance = _balance(settings["class_balance"], k, Y_dev)
         mc = MatrixCompletion(
             k,
-            abstain=settings["abstain"],
+            abstain=self._abstain(settings),
             class_balance="estimate" if settings["class_balance"] == "estimate" else balance,
             l2=settings["l2"],
             seed=self.seed,
         )
         return mc.fit_moments(moments if moments is not None else vote_moments(L, k, counts=self._counts))
+
+    def _abstain(self, settings: dict[str, Any]):
+        return self._abstain_modes if settings["abstain"] == PER_SOURCE else settings["abstain"]
 
     def _candidate_settings(self, L) -> list[tuple[str, dict[str, Any]]]:
         default = self._default(L)
@@ -189,12 +211,13 @@ class LabelModel:
         names = MODELS if self.model is None else (self.model,)
         if "majority_vote" in names:
             out.append(("majority_vote", {}))
+        abstains = ("outcome", "ignore") if self._abstain_modes is None else (PER_SOURCE,)
         if "dawid_skene" in names:
-            for abstain in ("outcome", "ignore"):
+            for abstain in abstains:
                 for prior in ("estimate", "uniform", "dev"):
                     out.append(("dawid_skene", {"abstain": abstain, "class_prior": prior, "smoothing": 1.0}))
         if "matrix_completion" in names:
-            for abstain in ("outcome", "ignore"):
+            for abstain in abstains:
                 # An estimated balance is left to Dawid-Skene: here it was never the best and the slowest.
                 for balance in ("uniform", "dev"):
                     for l2 in (0.01, 0.1, 1.0):
@@ -284,6 +307,9 @@ class LabelModel:
             "learned_accuracies": acc,
             "class_prior": [float(p) for p in self.prior],
             "uninformative_rows": self.uninformative_rows,
+            # Per source, how the chosen model read its abstains (None for majority vote, which ignores them).
+            "abstain_modes": getattr(self._fitted, "abstain_modes", None),
+            "abstain_modes_given": None if self._abstain_modes is None else list(self._abstain_modes),
         }
 
 

@@ -7,7 +7,8 @@ so its cost does not depend on n.
 
 With abstain as an outcome the moments are over all rows (Snorkel's choice); with abstain ignored they
 are over the rows where both sources vote, which is what a crowd needs: two annotators who never label
-the same item say nothing about each other, rather than "they always disagree about voting".
+the same item say nothing about each other, rather than "they always disagree about voting". The mode is
+per source, so labeling functions and annotators can share one matrix.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class MatrixCompletion(ConfusionModel):
     def __init__(
         self,
         cardinality: int,
-        abstain: str = "auto",
+        abstain="auto",
         class_balance=None,
         l2: float = 1e-2,
         init_accuracy: float = 0.7,
@@ -83,23 +84,21 @@ class MatrixCompletion(ConfusionModel):
         k = self.cardinality
         m = mo.counts.shape[0]
         outcome = resolve_abstain(self.abstain, mo.counts)
-        self.abstain_is_outcome = outcome
-        n_out = k + 1 if outcome else k
+        self.abstain_outcome = outcome
         G = mo.gram.reshape(m, k, m, k)
         votes = mo.counts.sum(axis=1).astype(float)
-        if outcome:
-            # Moments over all rows; every pair of distinct sources weighs the same.
-            moments2 = G / max(mo.n, 1)
-            W = np.ones((m, m))
-            F = mo.counts / max(mo.n, 1)
-            wF = np.ones(m)
-        else:
-            # Moments over the rows where both vote, weighed by how many there are.
-            N = G.sum(axis=(1, 3))
-            moments2 = G / np.maximum(N, 1.0)[:, None, :, None]
-            W = N / max(N.max(), 1.0)
-            F = mo.counts / np.maximum(votes, 1.0)[:, None]
-            wF = votes / max(votes.max(), 1.0)
+        n = float(max(mo.n, 1))
+        # Each moment is over the rows where every ignoring source in it votes: all rows for outcome
+        # sources (abstain is one of their outcomes), the rows where it voted for an ignoring one (its
+        # theta is conditional on voting), and for two ignoring sources the rows where both voted.
+        N = G.sum(axis=(1, 3))
+        base_i = np.where(outcome, n, votes)
+        both = np.where(outcome[:, None], base_i[None, :], np.where(outcome[None, :], base_i[:, None], N))
+        moments2 = G / np.maximum(both, 1.0)[:, None, :, None]
+        # A moment weighs by how many rows it is measured on.
+        W = both / n
+        F = mo.counts / np.maximum(base_i, 1.0)[:, None]
+        wF = base_i / n
         np.fill_diagonal(W, 0.0)
         Wfull = np.repeat(np.repeat(W, k, axis=0), k, axis=1)
         Ofull = moments2.reshape(m * k, m * k)
@@ -107,16 +106,20 @@ class MatrixCompletion(ConfusionModel):
         wFflat = np.repeat(wF, k)
         z2 = max(float((Wfull * Ofull**2).sum()), 1e-12)
         z1 = max(float((wFflat * Fflat**2).sum()), 1e-12)
-
-        eta0 = np.log(self._initial_theta(F, outcome, n_out))
+        # eta: m x k x (k+1) logits; an ignoring source's abstain logit is masked out (theta = 0 there).
+        free = np.ones((m, k, k + 1), dtype=bool)
+        free[~outcome, :, k] = False
+        eta0 = np.where(free, np.log(np.clip(self._initial_theta(F, outcome), 1e-300, None)), 0.0)
         estimate = isinstance(self.class_balance, str)
         fixed_p = np.full(k, 1.0 / k) if self.class_balance is None or estimate else self.class_balance
         n_eta = eta0.size
+        n_free = max(int(free.sum()), 1)
         l2 = self.l2
 
         def unpack(x):
-            eta = x[:n_eta].reshape(m, k, n_out)
-            theta = np.exp(eta - eta.max(axis=2, keepdims=True))
+            eta = x[:n_eta].reshape(m, k, k + 1)
+            masked = np.where(free, eta, -np.inf)
+            theta = np.exp(masked - masked.max(axis=2, keepdims=True))
             theta /= theta.sum(axis=2, keepdims=True)
             if estimate:
                 rho = x[n_eta:]
@@ -136,14 +139,14 @@ class MatrixCompletion(ConfusionModel):
             Fm = Tv @ p
             e = Fm - Fflat
             d_eta = eta - eta0
-            value = (R * D).sum() / z2 + (wFflat * e**2).sum() / z1 + l2 * (d_eta**2).sum() / n_eta
+            value = (R * D).sum() / z2 + (wFflat * e**2).sum() / z1 + l2 * (d_eta**2).sum() / n_free
             gA = (4.0 / z2) * (R @ A)
             gTv = gA * s[None, :] + (2.0 / z1) * (wFflat * e)[:, None] * p[None, :]
             gp = (gA * Tv).sum(axis=0) / (2.0 * s) + (2.0 / z1) * ((wFflat * e) @ Tv)
             g_theta = np.zeros_like(theta)
             g_theta[:, :, :k] = gTv.reshape(m, k, k).transpose(0, 2, 1)
             g_eta = theta * (g_theta - (g_theta * theta).sum(axis=2, keepdims=True))
-            g_eta += 2.0 * l2 * d_eta / n_eta
+            g_eta += 2.0 * l2 * d_eta / n_free
             grad = g_eta.ravel()
             if estimate:
                 grad = np.concatenate([grad, p * (gp - (gp * p).sum())])
@@ -160,21 +163,19 @@ class MatrixCompletion(ConfusionModel):
         self.learned_accuracies = np.where(votes > 0, self.accuracies_from_theta(), np.nan)
         return self
 
-    def _initial_theta(self, F: np.ndarray, outcome: bool, n_out: int) -> np.ndarray:
+    def _initial_theta(self, F: np.ndarray, outcome: np.ndarray) -> np.ndarray:
         """Every source right with init_accuracy, errors spread evenly, coverage as observed."""
         k = self.cardinality
         a = self.init_accuracy
         conf = np.full((k, k), (1.0 - a) / (k - 1))
         np.fill_diagonal(conf, a)
         m = F.shape[0]
-        theta = np.zeros((m, k, n_out))
-        if outcome:
-            # P(vote l | y) = share of rows voting l, tilted towards y, with an equal prior.
-            votes = np.clip(F[:, None, :] * k * conf[None, :, :], 1e-6, None)
-            total = votes.sum(axis=2, keepdims=True)
-            votes = np.where(total > 0.98, votes * 0.98 / total, votes)
-            theta[:, :, :k] = votes
-            theta[:, :, k] = 1.0 - votes.sum(axis=2)
-        else:
-            theta[:, :, :] = conf[None, :, :]
+        theta = np.zeros((m, k, k + 1))
+        # Outcome sources: P(vote l | y) = share of rows voting l, tilted towards y, with an equal prior.
+        votes = np.clip(F[:, None, :] * k * conf[None, :, :], 1e-6, None)
+        total = votes.sum(axis=2, keepdims=True)
+        votes = np.where(total > 0.98, votes * 0.98 / total, votes)
+        theta[outcome, :, :k] = votes[outcome]
+        theta[outcome, :, k] = 1.0 - votes[outcome].sum(axis=2)
+        theta[~outcome, :, :k] = conf[None, :, :]
         return theta

@@ -15,6 +15,7 @@ from .majority import predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix
 
 ABSTAIN_MODES = ("auto", "outcome", "ignore")
+SOURCE_ABSTAIN_MODES = ("outcome", "ignore")
 
 # A source casting at least this share of its votes for one class is one-sided.
 ONE_SIDED_SHARE = 0.99
@@ -59,13 +60,45 @@ def abstain_is_informative(counts: np.ndarray) -> bool:
     return bool(votes[one_sided].sum() > 0.5 * total)
 
 
-def resolve_abstain(mode: str, counts: np.ndarray) -> bool:
-    """True when abstain is modelled as an outcome."""
-    if mode not in ABSTAIN_MODES:
-        raise ValueError(f"unknown abstain mode {mode!r}; choose one of {', '.join(ABSTAIN_MODES)}")
-    if mode == "auto":
-        return abstain_is_informative(counts)
-    return mode == "outcome"
+def resolve_abstain(mode, counts: np.ndarray) -> np.ndarray:
+    """Per source (m,): True where its abstain is modelled as an outcome.
+
+    `mode` is "auto" (the rule above, for every source), "outcome" or "ignore" (every source), or one of
+    "outcome"/"ignore" per source: a project that mixes labeling functions with annotators knows which
+    column is which, and no rule from the votes alone can tell a one-sided LF from a tidy annotator.
+    """
+    m = counts.shape[0]
+    if isinstance(mode, str):
+        if mode not in ABSTAIN_MODES:
+            raise ValueError(f"unknown abstain mode {mode!r}; choose one of {', '.join(ABSTAIN_MODES)}")
+        outcome = abstain_is_informative(counts) if mode == "auto" else mode == "outcome"
+        return np.full(m, outcome, dtype=bool)
+    modes = check_abstain_modes(mode)
+    if len(modes) != m:
+        raise ValueError(f"abstain_modes has {len(modes)} entries but the label matrix has {m} sources")
+    return np.array([x == "outcome" for x in modes], dtype=bool)
+
+
+def check_abstain_modes(modes) -> tuple[str, ...]:
+    """A sequence with "outcome" or "ignore" for each source, or ValueError naming the bad entry."""
+    if isinstance(modes, str):
+        raise ValueError(f"abstain_modes must be a sequence with one entry per source, got {modes!r}")
+    out = tuple(modes)
+    for i, x in enumerate(out):
+        if x not in SOURCE_ABSTAIN_MODES:
+            raise ValueError(
+                f"abstain_modes[{i}] is {x!r}; each source's mode is one of {', '.join(SOURCE_ABSTAIN_MODES)}"
+            )
+    return out
+
+
+def describe_abstain(outcome: np.ndarray) -> str:
+    """One word for the run's settings: "outcome", "ignore" or "mixed"."""
+    if outcome.all():
+        return "outcome"
+    if not outcome.any():
+        return "ignore"
+    return "mixed"
 
 
 def onehot_votes(L: np.ndarray, cardinality: int) -> sp.csr_matrix:
@@ -154,38 +187,62 @@ def posterior(L: np.ndarray, table: np.ndarray, base: np.ndarray, prior: np.ndar
 class ConfusionModel:
     """Shared by the learned models: theta[j, y, o] = P(source j gives outcome o | class y) and a prior.
 
-    With abstain as an outcome, o = k is the abstain; otherwise theta is conditional on the source voting.
+    theta is m x k x (k+1). For a source whose abstain is an outcome, o = k is the abstain; for a source
+    whose abstain is ignored, theta[j, y, k] = 0 and theta[j, y, :k] is conditional on the source voting.
+    `abstain` is "auto", "outcome", "ignore", or one of "outcome"/"ignore" per source.
     """
 
     name = "confusion"
 
-    def __init__(self, cardinality: int, abstain: str = "auto", seed: int = 0):
+    def __init__(self, cardinality: int, abstain="auto", seed: int = 0):
         if cardinality < 2:
             raise ValueError(f"cardinality must be at least 2, got {cardinality}")
-        if abstain not in ABSTAIN_MODES:
-            raise ValueError(f"unknown abstain mode {abstain!r}; choose one of {', '.join(ABSTAIN_MODES)}")
+        if isinstance(abstain, str):
+            if abstain not in ABSTAIN_MODES:
+                raise ValueError(
+                    f"unknown abstain mode {abstain!r}; choose one of {', '.join(ABSTAIN_MODES)}"
+                )
+        else:
+            abstain = check_abstain_modes(abstain)
         self.cardinality = cardinality
         self.abstain = abstain
         self.seed = seed
         self.prior = np.full(cardinality, 1.0 / cardinality)
         self.theta: np.ndarray | None = None
-        self.abstain_is_outcome: bool | None = None
+        # Per source after fit: is its abstain an outcome?
+        self.abstain_outcome: np.ndarray | None = None
         self.learned_accuracies: np.ndarray | None = None
+
+    @property
+    def abstain_is_outcome(self) -> bool | None:
+        """True / False when every source is treated alike, None when the modes are mixed (or before fit)."""
+        if self.abstain_outcome is None:
+            return None
+        if self.abstain_outcome.all():
+            return True
+        if not self.abstain_outcome.any():
+            return False
+        return None
+
+    @property
+    def abstain_modes(self) -> list[str] | None:
+        if self.abstain_outcome is None:
+            return None
+        return ["outcome" if o else "ignore" for o in self.abstain_outcome]
 
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         """(m x (k+1) x k table for log_scores, base): what each outcome of each source adds to log P(y)."""
-        if self.theta is None:
+        if self.theta is None or self.abstain_outcome is None:
             raise RuntimeError("call fit() before predicting")
         k = self.cardinality
         log_theta = np.log(np.clip(self.theta, 1e-300, None))  # m x k(y) x outcomes
         m = log_theta.shape[0]
         table = np.zeros((m, k + 1, k))
-        base = np.log(self.prior)
-        if self.abstain_is_outcome:
-            table[:, 1:, :] = (log_theta[:, :, :k] - log_theta[:, :, k:]).transpose(0, 2, 1)
-            base = base + log_theta[:, :, k].sum(axis=0)
-        else:
-            table[:, 1:, :] = log_theta[:, :, :k].transpose(0, 2, 1)
+        votes = log_theta[:, :, :k].transpose(0, 2, 1)
+        out = self.abstain_outcome
+        # An outcome source's abstain is folded into the base, so an abstain adds nothing per row.
+        table[:, 1:, :] = np.where(out[:, None, None], votes - log_theta[:, None, :, k], votes)
+        base = np.log(self.prior) + log_theta[out, :, k].sum(axis=0)
         return table, base
 
     def accuracies_from_theta(self) -> np.ndarray:
@@ -193,10 +250,9 @@ class ConfusionModel:
         assert self.theta is not None
         k = self.cardinality
         right = np.einsum("y,jyy->j", self.prior, self.theta[:, :, :k])
-        if self.abstain_is_outcome:
-            votes = np.einsum("y,jy->j", self.prior, 1.0 - self.theta[:, :, k])
-            return right / np.maximum(votes, 1e-12)
-        return right
+        # For an ignoring source theta[j, y, k] = 0, so this is 1 and `right` is already conditional.
+        votes = np.einsum("y,jy->j", self.prior, 1.0 - self.theta[:, :, k])
+        return right / np.maximum(votes, 1e-12)
 
     def predict_proba(self, L) -> np.ndarray:
         table, base = self.tables()

@@ -104,6 +104,23 @@ def test_lf_table_shows_changes_since_the_previous_run(client, project, alice, d
     assert "new" in _text(re.search(rf'<tr id="lf-row-{nice["lf"]}">(.*?)</tr>', html, re.S).group(1))
 
 
+def test_an_older_runs_figures_drill_into_that_run(client, project, alice, dana, run):
+    _lf(project, alice, "nice", "(?i)nice", "HAM")
+    second = apply_and_refit(project)
+    assert second.pk != run.pk
+    client.force_login(dana)
+    html = _get(client, "analysis", project, run=run.pk).content.decode()
+    links = re.findall(r'href="([^"]*/analysis/samples/[^"]*)"', html)
+    assert links and all(f"run={run.pk}&amp;" in link for link in links), links
+    latest = _get(client, "analysis", project).content.decode()
+    assert f"run={second.pk}&amp;kind=covered" in latest
+    # "nice" covers one more sample in the second run: each run's coverage drill-down lists its own rows.
+    old_covered = client.get(reverse("drilldown", args=[project.pk]), {"run": run.pk, "kind": "covered"})
+    new_covered = client.get(reverse("drilldown", args=[project.pk]), {"kind": "covered"})
+    rows = lambda h: re.findall(r'id="drill-row-(\d+)"', h.content.decode())  # noqa: E731
+    assert len(rows(new_covered)) == len(rows(old_covered)) + 1
+
+
 def test_conflict_matrix_page_lists_pairs_and_links_to_their_samples(client, project, dana, run):
     client.force_login(dana)
     html = _get(client, "analysis_conflicts", project).content.decode()
@@ -114,7 +131,7 @@ def test_conflict_matrix_page_lists_pairs_and_links_to_their_samples(client, pro
     assert "33.3 %" in row
     link = (
         reverse("drilldown", args=[project.pk])
-        + f"?kind=pair_conflicts&amp;lf={ids['my']}&amp;other={ids['check']}"
+        + f"?run={run.pk}&amp;kind=pair_conflicts&amp;lf={ids['my']}&amp;other={ids['check']}"
     )
     assert link in html
     drill = client.get(link.replace("&amp;", "&")).content.decode()

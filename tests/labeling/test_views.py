@@ -79,6 +79,20 @@ def test_viewer_reads_the_studio_but_cannot_change_it(client, project, dana, ali
     assert LabelingFunction.objects.live().filter(project=project, active=True).count() == 1
 
 
+def test_viewer_previews_a_saved_lf_but_not_a_definition_they_typed(client, project, dana, alice, samples):
+    lf = _lf(project, alice)
+    client.force_login(dana)
+    url = reverse("lf_preview", args=[project.pk])
+    # The read-only studio asks for the saved LF's matches: its stored definition is used, whatever is sent.
+    saved = client.get(url, {"lf": lf.pk, "kind": "keyword", "keywords": "check", "label": "SPAM"})
+    assert saved.status_code == 200
+    assert "votes on 2 of 6 samples" in saved.content.decode()
+    assert "<mark>song</mark>" in saved.content.decode()
+    # A typed definition (here a code LF, which would run in the sandbox) is refused.
+    typed = client.get(url, {"kind": "code", "source": "def lf(x):\n    return 1\n"})
+    assert typed.status_code == 403
+
+
 def test_anonymous_is_sent_to_sign_in(client, project):
     response = client.get(reverse("lf_studio", args=[project.pk]))
     assert response.status_code == 302
