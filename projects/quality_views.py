@@ -21,6 +21,7 @@ from .services import ServiceError
 
 INVALID = 422
 CHECKS_PER_PAGE = 100
+PAIRS_SHOWN = 200
 
 
 def _page(request, project, **context) -> dict:
@@ -35,10 +36,16 @@ def _page(request, project, **context) -> dict:
 @login_required
 def agreement(request, pk):
     project = project_for(request.user, pk, "view_dashboard")
+    figures = quality.project_agreement(project)
+    # A crowd of a hundred annotators has thousands of pairs: the page lists those with most samples in
+    # common (the API lists them all).
+    pairs = sorted(figures["pairs"], key=lambda p: (-p["n_items"], p["annotator_a"], p["annotator_b"]))
     context = _page(
         request,
         project,
-        agreement=quality.project_agreement(project),
+        agreement=figures,
+        pairs=pairs[:PAIRS_SHOWN],
+        pairs_hidden=max(0, len(pairs) - PAIRS_SHOWN),
         quality=quality.annotator_quality(project) if can(request.user, "view_quality", project) else None,
         can_manage=can(request.user, "manage_project", project),
         checks=Sample.objects.filter(project=project, check_label__isnull=False).count(),

@@ -210,3 +210,15 @@ def test_an_annotator_sees_no_agreement_anywhere(client, project, crowd, charlie
     assert client.get(reverse("analysis_overview", args=[project.pk])).status_code == 403
     html = client.get(reverse("project_detail", args=[project.pk])).content.decode()
     assert "gree" not in html.replace("Agreed", "")  # no agreement figure, link or nav entry
+
+
+def test_the_page_lists_the_pairs_with_most_samples_first_and_says_how_many_more(
+    client, project, crowd, dana, monkeypatch
+):
+    from projects import quality_views
+
+    monkeypatch.setattr(quality_views, "PAIRS_SHOWN", 1)
+    client.force_login(dana)
+    html = client.get(reverse("agreement", args=[project.pk])).content.decode()
+    assert '<th scope="row">charlie</th><td>frank</td>' in html  # 4 samples in common, the most
+    assert "<td>gina</td>" not in html and "2 more in the API" in html
