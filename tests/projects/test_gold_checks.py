@@ -220,3 +220,16 @@ def test_annotators_asking_at_once_for_checks_never_hold_the_same_one(transactio
             services.annotate(project=project, sample=Sample.objects.get(pk=pk), user=user, label=0)
     answered = quality.annotator_quality(project)
     assert [q["checks_answered"] for q in answered] == [2] * THREADS
+
+
+def test_the_api_changes_the_check_rate_and_the_sources_switch(project, alice, bob):
+    url = reverse("api_project", args=[project.pk])
+    api = token_client(alice)
+    response = api.patch(url, {"check_every": 20, "annotators_as_sources": True}, format="json")
+    assert response.status_code == 200
+    assert response.json()["check_every"] == 20 and response.json()["annotators_as_sources"] is True
+    bad = api.patch(url, {"check_every": 5000}, format="json")
+    assert bad.status_code == 400 and "check_every must be a whole number from 0" in bad.content.decode()
+    project.refresh_from_db()
+    assert project.check_every == 20
+    assert token_client(bob).patch(url, {"check_every": 1}, format="json").status_code == 403
