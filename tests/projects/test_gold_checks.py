@@ -233,3 +233,17 @@ def test_the_api_changes_the_check_rate_and_the_sources_switch(project, alice, b
     project.refresh_from_db()
     assert project.check_every == 20
     assert token_client(bob).patch(url, {"check_every": 1}, format="json").status_code == 403
+
+
+def test_a_due_check_costs_a_bounded_number_of_queries(
+    project, alice, charlie, django_assert_max_num_queries
+):
+    services.update_workflow(project=project, check_every=1)
+    samples = make_samples(project, [f"t{i}" for i in range(30)])
+    checks.mark_checks(project=project, items=[(s, 0) for s in samples[:10]], by=alice)
+    project.refresh_from_db()
+    for _ in range(3):
+        with django_assert_max_num_queries(12):
+            given = queue.claim_next(project, charlie)
+        assert given.check_label is not None
+        services.annotate(project=project, sample=given, user=charlie, label=0)
