@@ -90,7 +90,7 @@ def test_a_refit_with_the_switch_on_weighs_annotators_beside_the_lfs(client, pro
     assert 'id="annotator-sources"' not in client.get(reverse("analysis", args=[project.pk])).content.decode()
 
 
-def test_a_project_of_annotators_alone_refits_with_the_switch_on(project, labeled):
+def test_a_project_of_annotators_alone_refits_with_the_switch_on(client, project, labeled, bob):
     assert lf_services.request_refit(project=project) is None  # no LF and the switch off: nothing to fit
     services.update_workflow(project=project, annotators_as_sources=True)
     project.refresh_from_db()
@@ -99,6 +99,11 @@ def test_a_project_of_annotators_alone_refits_with_the_switch_on(project, labele
     run.refresh_from_db()
     assert run.status == "done", run.message
     assert run.lf_stats == [] and len(run.summary["annotator_sources"]) == 2
+    client.force_login(bob)
+    for page in ("dashboard", "analysis", "analysis_conflicts", "analysis_metrics", "analysis_history"):
+        response = client.get(reverse(page, args=[project.pk]))
+        assert response.status_code == 200, page
+    assert 'id="annotator-sources"' in client.get(reverse("analysis", args=[project.pk])).content.decode()
 
 
 # --- a real crowd set through the platform --------------------------------------------------------------------
