@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
+from projects import quality
 from projects.models import Annotation, JobStatus
 
 from . import charts
@@ -519,5 +520,10 @@ def overview(project, run: LabelModelRun | None) -> dict:
         "n_predicted": n_pred,
         "uninformative": summary.get("uninformative"),
         "annotators": annotators,
+        # As the run counted them: the fragment counts no samples itself.
+        "n_samples": summary.get("n"),
+        # Agreement between annotators (projects.quality reads the Annotation rows); the per-annotator
+        # quality, which judges people, is on the agreement page for admins and reviewers only.
+        "agreement": quality.project_agreement(project),
         "live_lfs": LabelingFunction.objects.live().filter(project=project).count(),
     }

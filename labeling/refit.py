@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from projects.models import JobStatus, Sample
 
-from . import engine, run_arrays
+from . import annotator_sources, engine, run_arrays
 from .models import LabelModelRun, LFVersion, pack
 from .services import current_versions, project_columns, queue_application
 
@@ -30,7 +30,7 @@ def _stage(run_id: int, text: str) -> None:
     LabelModelRun.objects.filter(pk=run_id).update(stage=text)
 
 
-def _fit(k: int, seed: int, model_name: str, L: np.ndarray, split: np.ndarray, gold: np.ndarray):
+def _fit(k: int, seed: int, model_name: str, L: np.ndarray, split: np.ndarray, gold: np.ndarray, modes=None):
     from .engine import LabelModel
 
     train = split == SPLITS["train"]
@@ -41,6 +41,7 @@ def _fit(k: int, seed: int, model_name: str, L: np.ndarray, split: np.ndarray, g
         L[train] if train.any() else L,
         L_dev=L[dev] if dev.any() else None,
         Y_dev=gold[dev] if dev.any() else None,
+        abstain_modes=modes,
     )
     return model
 
@@ -187,7 +188,7 @@ def _compute(run: LabelModelRun, versions) -> None:
     n = len(split)
     usable = [v for v in versions if v.status == JobStatus.DONE and v.n_rows == n]
     skipped = [v for v in versions if v not in usable]
-    if not usable:
+    if not usable and not project.annotators_as_sources:
         reason = "no active labeling function has votes" + (
             f" ({', '.join(f'{v.lf.name}: {v.message or v.status}' for v in skipped)})" if skipped else ""
         )
@@ -198,15 +199,17 @@ def _compute(run: LabelModelRun, versions) -> None:
     # Column-major (one LF's votes contiguous): the pair counts and the stored arrays read it by column.
     L = (
         np.stack([v.vote_array().astype(np.int64) for v in usable], axis=0).T
-        if n
-        else np.zeros((0, len(usable)), dtype=np.int64)
+        if n and usable
+        else np.zeros((n, len(usable)), dtype=np.int64)
     )
+    # Annotators as sources (the project's switch): their columns after the LFs', for the label model only.
+    L_fit, modes, annotators = annotator_sources.for_refit(project, L)
     _stage(
         run.pk, f"fitting the label model on {int((split == 0).sum()):,} train samples × {len(usable)} LFs"
     )
-    model = _fit(k, project.seed, project.label_model, L, split, gold)
-    proba = model.predict_proba(L).astype(np.float32)
-    pred = model.predict(L, tie_policy=TIE_POLICY)
+    model = _fit(k, project.seed, project.label_model, L_fit, split, gold, modes)
+    proba = model.predict_proba(L_fit).astype(np.float32)
+    pred = model.predict(L_fit, tie_policy=TIE_POLICY)
     _stage(run.pk, "scoring against gold labels")
     stats = engine.lf_stats(L, gold)
     whole = engine.matrix_stats(L, gold)
@@ -248,11 +251,14 @@ def _compute(run: LabelModelRun, versions) -> None:
         "tie_policy": TIE_POLICY,
         "predicted_distribution": {labels[c]: int(predicted[c]) for c in range(k)},
         "gold_distribution": {labels[c]: int((gold == c).sum()) for c in range(k)},
+        "annotator_sources": annotator_sources.stats(
+            annotators, gold, None if learned is None else learned[len(usable) :]
+        ),
         "skipped_lfs": [{"name": v.lf.name, "status": v.status, "message": v.message} for v in skipped],
     }
     info = model.describe() if hasattr(model, "describe") else {"name": type(model).__name__}
     _stage(run.pk, "comparing with the engine's other models; counting LF pairs")
-    compared = _compared(k, project.seed, L, split)
+    compared = _compared(k, project.seed, L_fit, split)
     both, disagree = engine.pair_counts(L)
     shares = (lambda a: (a / n).tolist()) if n else (lambda a: a.astype(float).tolist())
     conflict_rows = np.flatnonzero(conflicted)[:CONFLICT_ROWS]

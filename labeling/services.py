@@ -337,7 +337,8 @@ def request_refit(*, project: Project, user=None, force: bool = False) -> LabelM
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
         versions = list(current_versions(project))
-        if not versions:
+        # With annotators as sources a project can be fitted on its annotators alone (a crowd project).
+        if not versions and not project.annotators_as_sources:
             if force:
                 raise ServiceError(
                     "there are no active labeling functions to fit a label model on; write one first"

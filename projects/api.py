@@ -66,7 +66,7 @@ class ProjectListApi(APIView):
 
 
 # Settings of the annotation workflow, changed through their own service (a new overlap re-queues samples).
-WORKFLOW_FIELDS = ("overlap", "queue_order", "blind", "skip_reasons")
+WORKFLOW_FIELDS = ("overlap", "queue_order", "blind", "skip_reasons", "check_every", "annotators_as_sources")
 
 
 class ProjectDetailApi(APIView):

@@ -60,6 +60,10 @@ class Project(models.Model):
     blind = models.BooleanField(default=True)
     # Reasons an annotator can pick when skipping (they may also type their own).
     skip_reasons = models.JSONField(default=list, blank=True)
+    # Gold checks: about one sample in `check_every` an annotator is given is a check (0: none), unannounced.
+    check_every = models.PositiveSmallIntegerField(default=10)
+    # Each (non-excluded) annotator's hand labels become one source of the label matrix at refit.
+    annotators_as_sources = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -128,6 +132,9 @@ class Sample(models.Model):
     split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
     # The agreed hand label (a class index), kept in step with the annotations by projects.services.
     gold_label = models.SmallIntegerField(null=True, blank=True)
+    # A gold check's known answer (a class index); None for a sample that is not a check. A check is gold,
+    # is given to every annotator once whatever the overlap, and never shows as a check to an annotator.
+    check_label = models.SmallIntegerField(null=True, blank=True)
     # The queue's state, kept in step by projects.services and projects.queue so the queue is an index
     # range scan: hand labels by annotators (skips and imported labels do not count), whether the sample
     # still waits for labels (fewer than the project's overlap, not adjudicated), whether its hand labels
@@ -154,6 +161,9 @@ class Sample(models.Model):
             models.Index(fields=["project", "row"], condition=models.Q(queued=True), name="sample_queued"),
             models.Index(
                 fields=["project", "row"], condition=models.Q(disputed=True), name="sample_disputed"
+            ),
+            models.Index(
+                fields=["project", "row"], condition=models.Q(check_label__isnull=False), name="sample_check"
             ),
         ]
 
@@ -215,6 +225,26 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sample_id} adjudicated {self.label} by {self.reviewer_id}"
+
+
+class AnnotatorExclusion(models.Model):
+    """An admin's decision that an annotator's hand labels stop counting (for gold, agreement and the label
+    matrix). The labels themselves stay; deleting this row counts them again."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exclusions")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "annotator"], name="one_exclusion_per_annotator")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} excluded from {self.project_id}"
 
 
 class Comment(models.Model):

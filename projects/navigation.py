@@ -19,6 +19,7 @@ SECTIONS = [
     ("lf_studio", "LF studio", "view_lfs"),
     ("dashboard", "Dashboard", "view_dashboard"),
     ("analysis", "Analysis", "view_dashboard"),
+    ("agreement", "Agreement", "view_dashboard"),
     ("members", "Members", "manage_project"),
 ]
 

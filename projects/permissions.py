@@ -28,6 +28,9 @@ RULES: dict[str, frozenset[str]] = {
     "manage_project": frozenset({Role.ADMIN}),
     # Adjudicate disagreements, and see every hand label and comment with who gave it.
     "review": frozenset({Role.ADMIN, Role.REVIEWER}),
+    # Each annotator's accuracy on gold checks and agreement with the others, by name: it judges people, so
+    # those who run the annotation (admins, reviewers), not everyone who reads the dashboards.
+    "view_quality": frozenset({Role.ADMIN, Role.REVIEWER}),
     # Who did what and when: it names every member and what they labeled, so admins only.
     "view_audit": frozenset({Role.ADMIN}),
     # One sample in full (every LF vote, the probabilities, each hand label with who gave it): developers and

@@ -6,6 +6,11 @@ annotators asking at the same instant therefore never wait for each other and ne
 a row another transaction holds is skipped, and a row it has just claimed is re-checked by PostgreSQL
 against its new version and falls out. SQLite (transaction_mode IMMEDIATE) runs the transactions one at a time.
 
+Gold checks (samples with a known answer) are outside the overlap queue (queued is False for them): about
+one in `project.check_every` of the samples an annotator is given is a check they have not labeled, at a
+seeded random place in each block of that many, so neither the place nor anything in the answer tells it
+apart. A check is claimed like any sample, so two annotators never hold it at once; every annotator gets it.
+
 Orders other than row order need data projects does not own (the label model's probabilities, the LFs'
 votes): the labeling app registers a provider per order in ORDER_PROVIDERS from its AppConfig.ready(), so
 projects never imports labeling. A provider answers cheaply with a key (e.g. the run's id) and a loader of the
@@ -146,11 +151,15 @@ def _waiting(project: Project, user, now):
     )
 
 
+# What may be handed out: a sample that still waits for its overlap, or a gold check.
+_GIVEN = Q(queued=True) | Q(check_label__isnull=False)
+
+
 def _take(project: Project, user, candidates, now) -> Sample | None:
     """Claim the first candidate nobody else holds (compare-and-set), releasing my other claims."""
     for sample in candidates:
         taken = (
-            Sample.objects.filter(pk=sample.pk, queued=True)
+            Sample.objects.filter(_GIVEN, pk=sample.pk)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=user))
             .update(claimed_by=user, claimed_until=now + CLAIM_TTL)
         )
@@ -165,9 +174,10 @@ def _take(project: Project, user, candidates, now) -> Sample | None:
 
 def _held(project: Project, user, now) -> Sample | None:
     """The sample I hold a live claim on and have not labeled: asking again gives it again (a reload)."""
+    mine = Annotation.objects.filter(sample=OuterRef("pk"), annotator=user)
     held = (
-        _waiting(project, user, now)
-        .filter(claimed_by=user, claimed_until__gt=now)
+        Sample.objects.filter(_GIVEN, project=project, claimed_by=user, claimed_until__gt=now)
+        .exclude(Exists(mine))
         .select_for_update(skip_locked=True)
         .first()
     )
@@ -231,6 +241,45 @@ def _from_rows(project: Project, user, now) -> Sample | None:
     return None
 
 
+def check_place(project: Project, user, block: int) -> int:
+    """Where in block `block` (of check_every samples) this annotator's check comes: seeded, per annotator."""
+    every = project.check_every
+    seed = np.uint64(project.seed & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+    key = np.array([(user.pk << 24) + block], dtype=np.uint64) + seed + np.uint64(1 << 41)
+    return int(_mix(key)[0] % np.uint64(every))
+
+
+def _check_due(project: Project, user) -> bool:
+    """Whether the next sample is this annotator's check: the one place in each block of check_every samples
+    (counted by their labels and skips). A block whose check could not be given (none left, all claimed)
+    simply has none, so checks never come in a burst."""
+    if not project.check_every:
+        return False
+    # One probe of the partial index first: most projects have no checks, and need not count my labels.
+    if not Sample.objects.filter(project=project, check_label__isnull=False).exists():
+        return False
+    given = Annotation.objects.filter(project=project, annotator=user).count()
+    block, place = divmod(given, project.check_every)
+    return place == check_place(project, user, block)
+
+
+def _from_checks(project: Project, user, now) -> Sample | None:
+    mine = Annotation.objects.filter(sample=OuterRef("pk"), annotator=user)
+    checks = (
+        Sample.objects.filter(project=project, check_label__isnull=False)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=user))
+        .exclude(Exists(mine))
+    )
+    for _ in range(LOCK_TRIES):
+        candidate = checks.order_by("row").select_for_update(skip_locked=True).first()
+        if candidate is None:
+            return None
+        sample = _take(project, user, [candidate], now)
+        if sample is not None:
+            return sample
+    return None
+
+
 def claim_next(project: Project, user, *, now=None) -> Sample | None:
     """Claim and return the annotator's next sample, or None when nothing is left for them."""
     now = now or timezone.now()
@@ -238,6 +287,8 @@ def claim_next(project: Project, user, *, now=None) -> Sample | None:
     priority = _priority(project, user, order) if order != QueueOrder.ROW else None
     with transaction.atomic():
         sample = _held(project, user, now)
+        if sample is None and _check_due(project, user):
+            sample = _from_checks(project, user, now)
         if sample is None and priority is not None:
             sample = _from_priority(project, user, now, *priority)
             if sample is None and _restart(priority[0], user):

@@ -107,6 +107,11 @@ def workflow(request, pk):
             overlap = int(request.POST.get("overlap", ""))
         except ValueError:
             overlap = 0
+        check_every = request.POST.get("check_every")
+        try:
+            check_every = int(check_every) if check_every is not None else None
+        except ValueError:
+            check_every = -1  # refused by the service, with its message
         try:
             services.update_workflow(
                 project=project,
@@ -115,6 +120,8 @@ def workflow(request, pk):
                 queue_order=request.POST.get("queue_order", ""),
                 blind="blind" in request.POST,
                 skip_reasons=request.POST.get("skip_reasons", ""),
+                check_every=check_every,
+                annotators_as_sources="annotators_as_sources" in request.POST,
             )
         except ServiceError as exc:
             error = exc

@@ -42,6 +42,17 @@ class ProjectUpdateInput(serializers.Serializer):
     skip_reasons = serializers.ListField(
         child=serializers.CharField(allow_blank=True), required=False, help_text="Reasons offered for a skip."
     )
+    check_every = serializers.IntegerField(
+        required=False,
+        help_text="About one sample in this many given to an annotator is a gold check (0: none).",
+    )
+    annotators_as_sources = serializers.BooleanField(
+        required=False, help_text="Each annotator's labels are one source of the label matrix at refit."
+    )
+
+
+# Settings that say how annotators are checked: not for annotators' eyes (checks are unannounced).
+QUALITY_SETTINGS = ("check_every", "annotators_as_sources")
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -59,10 +70,19 @@ class ProjectOutput(serializers.ModelSerializer):
             "queue_order",
             "blind",
             "skip_reasons",
+            "check_every",
+            "annotators_as_sources",
             "role",
             "created_at",
             "updated_at",
         ]
+
+    def to_representation(self, project: Project) -> dict:
+        data = super().to_representation(project)
+        if data.get("role") not in ("admin", "developer", "reviewer", "viewer"):
+            for name in QUALITY_SETTINGS:
+                data.pop(name, None)
+        return data
 
     def get_role(self, project: Project) -> str | None:
         if hasattr(project, "my_role"):

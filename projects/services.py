@@ -15,6 +15,7 @@ from . import audit, importer
 from .models import (
     Adjudication,
     Annotation,
+    AnnotatorExclusion,
     Comment,
     ImportJob,
     JobStatus,
@@ -358,29 +359,80 @@ def agreed_label(labels: list[int | None], adjudicated: int | None = None) -> in
     return given.pop() if len(given) == 1 else None
 
 
+def excluded_annotators(project_id: int) -> set[int]:
+    """Ids of the annotators whose hand labels an admin excluded from counting."""
+    return set(
+        AnnotatorExclusion.objects.filter(project_id=project_id).values_list("annotator_id", flat=True)
+    )
+
+
+def _state(rows, adjudicated: int | None, check_label: int | None, overlap: int, excluded: set[int]) -> dict:
+    """A sample's gold label and queue state from its (label, source, annotator id) rows.
+
+    Excluded annotators' labels do not count. A check's known answer is its gold label, and a check is never
+    in the overlap queue or disputed: the queue gives it to every annotator once (projects.queue).
+    """
+    rows = [(label, source) for label, source, who in rows if who is None or who not in excluded]
+    known = check_label if check_label is not None else adjudicated
+    hand = sum(1 for label, source in rows if label is not None and source == Annotation.Source.HUMAN)
+    return {
+        "gold_label": agreed_label([label for label, _ in rows], known),
+        "hand_labels": hand,
+        "queued": hand < overlap and known is None,
+        "disputed": known is None and len({label for label, _ in rows if label is not None}) > 1,
+    }
+
+
 def _refresh_gold(sample: Sample) -> bool:
     """Bring the sample's gold label and queue state in step with its hand labels; True if gold changed.
 
-    Queue state: how many annotators gave a label (skips and imported labels do not count), whether it
-    still waits in annotators' queues (fewer than the project's overlap, not adjudicated), and whether its
-    hand labels disagree with nobody having adjudicated (the review page lists those).
+    Queue state: how many annotators gave a label (skips, imported labels and excluded annotators' labels do
+    not count), whether it still waits in annotators' queues (fewer than the project's overlap, not
+    adjudicated, not a check), and whether its hand labels disagree with nobody having adjudicated (the
+    review page lists those).
     """
-    rows = list(sample.annotations.values_list("label", "source"))
+    rows = list(sample.annotations.values_list("label", "source", "annotator_id"))
     adjudicated = Adjudication.objects.filter(sample=sample).values_list("label", flat=True).first()
-    gold = agreed_label([label for label, _ in rows], adjudicated)
-    hand = sum(1 for label, source in rows if label is not None and source == Annotation.Source.HUMAN)
     overlap = Project.objects.filter(pk=sample.project_id).values_list("overlap", flat=True).first() or 1
-    state = {
-        "gold_label": gold,
-        "hand_labels": hand,
-        "queued": hand < overlap and adjudicated is None,
-        "disputed": adjudicated is None and len({label for label, _ in rows if label is not None}) > 1,
-    }
-    changed = gold != sample.gold_label
+    excluded = excluded_annotators(sample.project_id) if any(who for _, _, who in rows) else set()
+    state = _state(rows, adjudicated, sample.check_label, overlap, excluded)
+    changed = state["gold_label"] != sample.gold_label
     if any(getattr(sample, name) != value for name, value in state.items()):
         Sample.objects.filter(pk=sample.pk).update(**state)
         for name, value in state.items():
             setattr(sample, name, value)
+    return changed
+
+
+# Samples re-read per query when many change at once (an exclusion, a batch of checks).
+REFRESH_CHUNK = 2000
+
+
+def refresh_samples(project: Project, sample_ids) -> list[int]:
+    """_refresh_gold for many samples in a few queries per chunk; returns the ids whose gold label changed."""
+    ids = sorted(set(sample_ids))
+    excluded = excluded_annotators(project.pk)
+    overlap = project.overlap or 1
+    changed: list[int] = []
+    fields = ("gold_label", "hand_labels", "queued", "disputed")
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[start : start + REFRESH_CHUNK]
+        rows: dict[int, list] = {pk: [] for pk in chunk}
+        for pk, label, source, who in Annotation.objects.filter(sample_id__in=chunk).values_list(
+            "sample_id", "label", "source", "annotator_id"
+        ):
+            rows[pk].append((label, source, who))
+        adjudicated = dict(Adjudication.objects.filter(sample_id__in=chunk).values_list("sample_id", "label"))
+        updates = []
+        for sample in Sample.objects.filter(pk__in=chunk).only("pk", "check_label", *fields):
+            state = _state(rows[sample.pk], adjudicated.get(sample.pk), sample.check_label, overlap, excluded)
+            if state["gold_label"] != sample.gold_label:
+                changed.append(sample.pk)
+            if any(getattr(sample, name) != value for name, value in state.items()):
+                for name, value in state.items():
+                    setattr(sample, name, value)
+                updates.append(sample)
+        Sample.objects.bulk_update(updates, fields, batch_size=500)
     return changed
 
 
@@ -472,9 +524,25 @@ def add_comment(*, project: Project, sample: Sample, user, text: str) -> Comment
 
 @transaction.atomic
 def update_workflow(
-    *, project: Project, overlap=None, queue_order=None, blind=None, skip_reasons=None, user=None
+    *,
+    project: Project,
+    overlap=None,
+    queue_order=None,
+    blind=None,
+    skip_reasons=None,
+    check_every=None,
+    annotators_as_sources=None,
+    user=None,
 ) -> Project:
     """Change how the project's annotation works; a new overlap re-queues or retires samples at once."""
+    if check_every is not None:
+        if not isinstance(check_every, int) or isinstance(check_every, bool) or not 0 <= check_every <= 1000:
+            raise ServiceError(
+                "check_every must be a whole number from 0 (no gold checks) to 1000", "check_every"
+            )
+        project.check_every = check_every
+    if annotators_as_sources is not None:
+        project.annotators_as_sources = bool(annotators_as_sources)
     if overlap is not None:
         if not isinstance(overlap, int) or isinstance(overlap, bool) or not 1 <= overlap <= 50:
             raise ServiceError("overlap must be a whole number from 1 to 50", "overlap")
@@ -497,11 +565,15 @@ def update_workflow(
     old_overlap = project.overlap
     if overlap is not None:
         project.overlap = overlap
-    audit.record_changes(project, user, ("overlap", "queue_order", "blind", "skip_reasons"))
+    audit.record_changes(
+        project,
+        user,
+        ("overlap", "queue_order", "blind", "skip_reasons", "check_every", "annotators_as_sources"),
+    )
     project.save()
     if overlap is not None and overlap != old_overlap:
         # One statement over the project's samples; a settings change, not a per-request cost.
-        waiting = Q(hand_labels__lt=overlap, adjudication__isnull=True)
+        waiting = Q(hand_labels__lt=overlap, adjudication__isnull=True, check_label__isnull=True)
         Sample.objects.filter(project=project).filter(waiting).update(queued=True)
         Sample.objects.filter(project=project).exclude(waiting).update(queued=False)
     return project

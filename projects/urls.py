@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import review, views
+from . import quality_views, review, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
@@ -11,6 +11,13 @@ urlpatterns = [
     path("projects/<int:pk>/label/order/", review.my_queue_order, name="my_queue_order"),
     path("projects/<int:pk>/review/", review.review, name="review"),
     path("projects/<int:pk>/workflow/", review.workflow, name="workflow"),
+    path("projects/<int:pk>/agreement/", quality_views.agreement, name="agreement"),
+    path(
+        "projects/<int:pk>/annotators/<int:user_id>/exclusion/",
+        quality_views.annotator_exclusion,
+        name="annotator_exclusion",
+    ),
+    path("projects/<int:pk>/checks/", quality_views.gold_checks, name="gold_checks"),
     path("projects/<int:pk>/import/", views.import_samples, name="import_samples"),
     path("projects/<int:pk>/import/<str:token>/", views.import_map, name="import_map"),
     path("projects/<int:pk>/imports/<int:job_id>/", views.import_job, name="import_job"),

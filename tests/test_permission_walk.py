@@ -22,7 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from labeling import services as lf_services
 from labeling.models import ExportJob
-from projects import invitations, services, tokens
+from projects import checks, invitations, services, tokens
 from projects.models import ImportJob, Membership
 from tests.conftest import add_member, make_project, make_samples, make_user
 from tests.labeling.helpers import apply_and_refit
@@ -103,6 +103,8 @@ def world(db):
         project=project, created_by=users["developer"], format="parquet", status="done", run=run
     )
     export.file.save("walk.parquet", ContentFile(b"PAR1"), save=True)
+    # A gold check (s1, whose known answer is its gold label): the checks pages list it.
+    checks.mark_checks(project=project, items=[(samples[1], None)], by=users["admin"])
     invitation = invitations.create_invitation(project=project, by=users["admin"], role="viewer")
     api_token, _ = tokens.create_token(user=users["admin"], name="walk")
     values = {
@@ -112,6 +114,7 @@ def world(db):
         "lf": lf.pk,
         "sample_id": samples[0].pk,
         "sample": samples[0].pk,
+        "check": samples[1].pk,
         "row": samples[0].row,
         "job_id": job.pk,
         "job": job.pk,
@@ -257,6 +260,11 @@ TABLE: dict[str, dict] = {
     # Every member sees the overview; an annotator's shows only their queue and progress.
     "project_detail": {"get": "200 200 200 200 200 404 302"},
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
+    # --- agreement and annotator quality: everyone but annotators reads agreement (the quality table on the
+    # page is for admins and reviewers); admins exclude annotators and mark gold checks ---------------------------
+    "agreement": {"get": "200 200 200 403 200 404 302"},
+    "annotator_exclusion": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
+    "gold_checks": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
     # --- labeling: everyone but viewers labels; reviewers (and admins) adjudicate ---------------------------------
     "label": {"get": "200 200 200 200 403 404 302", "post": "- - - - 403 404 302"},
     "label_comment": {"get": "405 405 405 405 405 405 302", "post": "- - - - 403 404 302"},
@@ -309,6 +317,19 @@ TABLE: dict[str, dict] = {
     # My own hand labels: everyone who labels.
     "api_project_annotations": {"get": "200 200 200 200 403 404 401", "post": "- - - - 403 404 401"},
     "api_queue_next": {"get": "405 405 405 405 405 405 401", "post": "- - - - 403 404 401"},
+    "api_project_agreement": {"get": "200 200 200 403 200 404 401"},
+    "api_project_quality": {"get": "200 403 200 403 403 404 401"},
+    "api_annotator_exclusion": {
+        "get": "405 405 405 405 405 405 401",
+        "post": "- 403 403 403 403 404 401",
+        "delete": "- 403 403 403 403 404 401",
+    },
+    "api_project_checks": {"get": "200 403 403 403 403 404 401", "post": "- 403 403 403 403 404 401"},
+    "api_project_check": {
+        "get": "200 403 403 403 403 404 401",
+        "delete": "- 403 403 403 403 404 401",
+        "kwargs": {"sample_id": "check"},
+    },
     "api_project_members": {"get": "200 403 403 403 403 404 401", "post": "- 403 403 403 403 404 401"},
     "api_member": {
         "get": "200 403 403 403 403 404 401",
