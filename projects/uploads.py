@@ -130,14 +130,16 @@ def discard(session, staged: Staged) -> None:
     shutil.rmtree(staged.path.parent, ignore_errors=True)
 
 
-def _read(staged: Staged, limit: int) -> tuple[list[str], list[dict]]:
-    """The columns and first `limit` records, read the way the importer reads them."""
+def _read(staged: Staged, limit: int, lines: list[int] | None = None) -> tuple[list[str], list[dict]]:
+    """The columns and first `limit` records, read the way the importer reads them (and their lines)."""
     rows: list[dict] = []
     columns: list[str] = []
     try:
         with formats.open_plain(staged.path, staged.filename) as opened:
             fmt = staged.format
-            for _, record in formats.records(opened, fmt, [], staged.encoding, None):
+            for line, record in formats.records(opened, fmt, [], staged.encoding, None):
+                if lines is not None:
+                    lines.append(line)
                 rows.append(record)
                 columns.extend(k for k in record if k not in columns)
                 if len(rows) >= limit:
@@ -168,6 +170,54 @@ def distinct_values(staged: Staged, column: str) -> list[str]:
     return sorted(
         seen, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v)
     )
+
+
+def _id_like(name: str) -> int | None:
+    """How much a column's name says it holds ids (lower is surer), or None when it says nothing of the kind."""
+    lower = name.strip().lower()
+    if lower in ("id", "external_id"):
+        return 0
+    if lower in ("uid", "uuid", "guid", "key") or lower.endswith(("_id", "-id", " id")):
+        return 1
+    if name.endswith("Id") and len(name) > 2:  # camelCase: commentId
+        return 1
+    return None
+
+
+@dataclass
+class IdGuess:
+    column: str  # the suggested id field, or "" for none (samples are numbered)
+    # Columns named like ids that are not suggested, each with why (a repeated or empty value, and where).
+    passed_over: list[tuple[str, str]] = field(default_factory=list)
+
+
+def guess_id_field(staged: Staged, columns: list[str]) -> IdGuess:
+    """The column to suggest as the id field: one named like an id whose values in the first rows are all
+    given and all different. A name alone is not enough: an id that repeats makes the import fail."""
+    candidates = sorted((rank, i, c) for i, c in enumerate(columns) if (rank := _id_like(c)) is not None)
+    if not candidates:
+        return IdGuess("")
+    unit = formats.unit(staged.format)
+    lines: list[int] = []
+    _, rows = _read(staged, VALUE_SCAN_ROWS, lines)
+    guess = IdGuess("")
+    for _, _, column in candidates:
+        seen: dict[str, int] = {}
+        why = None
+        for line, row in zip(lines, rows, strict=True):
+            value = importer._as_text(row.get(column))
+            if value is None or not value.strip():
+                why = f"it is empty on {unit} {line}"
+                break
+            if value in seen:
+                why = f"{value!r} is on {unit}s {seen[value]} and {line}"
+                break
+            seen[value] = line
+        if why is None and not guess.column:
+            guess.column = column
+        elif why is not None:
+            guess.passed_over.append((column, why))
+    return guess
 
 
 def _display(value) -> str:
