@@ -228,3 +228,44 @@ def _display(value) -> str:
 def as_file(staged: Staged) -> File:
     """The staged file opened for services.start_import (which stores it with its job)."""
     return File(open(staged.path, "rb"), name=staged.filename)  # noqa: SIM115 - closed by the caller
+
+
+# Room for the multipart framing and the form's other fields around the file itself.
+MULTIPART_SLACK = 1 << 20
+
+
+class RefuseOversizedUploads:
+    """Refuse a request whose Content-Length already says it is over the upload limit, before anything reads
+    its body (the CSRF check would read a whole multipart body to find its token). A body without a length
+    is still measured as it streams, by the checks of the upload itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.CHORUS_MAX_UPLOAD_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit + MULTIPART_SLACK:
+            return _too_large(request, length, limit)
+        return self.get_response(request)
+
+
+def _too_large(request, length: int, limit: int):
+    from django.http import JsonResponse
+    from django.shortcuts import render
+
+    message = (
+        f"the upload is {length:,} bytes, more than the limit of {limit:,}; nothing was read "
+        "(split the file, or compress it with gzip or zip)"
+    )
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": message, "field": "file"}, status=413)
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    back = request.META.get("HTTP_REFERER", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = "/"
+    return render(request, "upload_too_large.html", {"message": message, "back": back}, status=413)
