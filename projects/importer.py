@@ -304,6 +304,9 @@ def check(
 
     on_progress(rows_read, fraction_of_the_file_read) is called every PROGRESS_EVERY seconds.
     """
+    # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through (the
+    # fast path holds other columns to the same limit, to read them as the slow path would).
+    csv.field_size_limit(max(csv.field_size_limit(), 4 * settings.CHORUS_MAX_TEXT_CHARS))
     if FAST:
         fmt = formats.member_format(path, filename, options.format)
         if fast_import.applies(fmt, options):

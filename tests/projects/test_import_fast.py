@@ -184,3 +184,38 @@ def test_seeded_splits_in_bulk_are_the_same_draw_as_one_at_a_time():
         codes = fast_import.seeded_codes(ids, seed, ratios)
         names = ["train", "dev", "test"]
         assert [names[c] for c in codes] == [importer.seeded_split(i, seed, ratios) for i in ids]
+
+
+def test_foreign_key_triggers_are_skipped_for_the_copy_alone(alice, tmp_path, monkeypatch):
+    from django.db import connection, transaction
+
+    project = make_project(alice, labels=("HAM", "SPAM"))
+    path = tmp_path / "a.csv"
+    path.write_text("id,text,label\nx1,one,HAM\nx2,two,\n", encoding="utf-8")
+    with transaction.atomic():
+        _import(
+            project,
+            path,
+            "a.csv",
+            {"text_field": "text", "id_field": "id", "label_field": "label"},
+            True,
+            monkeypatch,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW session_replication_role")
+            # Put back at once: the rest of the transaction (and of the session) checks its keys.
+            assert cursor.fetchone()[0] == "origin"
+    # The test database's role (a superuser) may skip them; the keys the COPY wrote are sound.
+    assert fast_import.last_keys_unchecked
+    assert Annotation.objects.get(sample__external_id="x1", project=project).sample.project_id == project.pk
+
+
+def test_blank_means_what_str_strip_leaves_empty():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    others = [chr(c) for c in range(0x3001) if not chr(c).isspace() and not 0xD800 <= c < 0xE000] + ["👩"]
+    values = ["", "".join(spaces)] + spaces + others + [f" {o}\t" for o in others[:200]]
+    blank = pc.invert(pc.match_substring_regex(pa.array(values), fast_import.NOT_BLANK)).to_pylist()
+    assert blank == [not v.strip() for v in values]
