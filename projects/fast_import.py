@@ -345,6 +345,8 @@ class Copy:
     def rows(self, first_row: int, external_ids: pa.Array, text, fields, splits, labels) -> bytes:
         n = len(external_ids)
         pks = self.ids[self.used : self.used + n]
+        if len(pks) < n:
+            raise NotFast("more rows than the check counted")
         self.used += n
         given = {
             "id": pa.array(pks),
@@ -495,7 +497,7 @@ def write(
     with _keys_proven(), connection.cursor() as cursor, _copy(cursor, copy.sql) as out:
         for batch in batches(path, filename, plan.header, plan.delimiter):
             columns.check(batch)
-            done += batch.num_rows
+            offset, done = done, done + batch.num_rows
             if options.id_field:
                 external_ids = batch.column(options.id_field)
             else:
@@ -509,7 +511,7 @@ def write(
                     else:
                         positions = np.flatnonzero(clash.to_numpy(zero_copy_only=False))
                         records = batch.filter(clash).to_pylist()
-                        duplicates += [(done + int(i), r) for i, r in zip(positions, records, strict=True)]
+                        duplicates += [(offset + int(i), r) for i, r in zip(positions, records, strict=True)]
                     keep = pc.invert(clash)
                     batch, external_ids = batch.filter(keep), pc.filter(external_ids, keep)
             if batch.num_rows:

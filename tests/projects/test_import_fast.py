@@ -219,3 +219,19 @@ def test_blank_means_what_str_strip_leaves_empty():
     values = ["", "".join(spaces)] + spaces + others + [f" {o}\t" for o in others[:200]]
     blank = pc.invert(pc.match_substring_regex(pa.array(values), fast_import.NOT_BLANK)).to_pylist()
     assert blank == [not v.strip() for v in values]
+
+
+def test_a_file_changed_between_the_passes_writes_nothing(alice, tmp_path, monkeypatch):
+    project = make_project(alice, labels=("HAM", "SPAM"))
+    path = tmp_path / "a.csv"
+    path.write_text("id,text\nx1,one\nx2,two\n", encoding="utf-8")
+    opts = importer.ImportOptions.from_dict(
+        services.validate_import_options(project, {"text_field": "text", "id_field": "id"})
+    )
+    plan = importer.check(path, "a.csv", opts, project)
+    assert plan.fast is not None
+    for changed in ("id,text\nx1,one\nx2,two\nx3,three\n", "id,text\nx1,one\n", "id,text\nx1,one\nx2,\n"):
+        path.write_text(changed, encoding="utf-8")
+        with pytest.raises(importer.ImportFailed, match="the file changed while it was being imported"):
+            importer.write(project, path, "a.csv", opts, plan)
+        assert not Sample.objects.filter(project=project).exists()
