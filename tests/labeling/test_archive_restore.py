@@ -30,6 +30,17 @@ def _stats(run: LabelModelRun):
     return [{k: v for k, v in s.items() if k not in ("lf", "version")} for s in run.lf_stats]
 
 
+def _run_of_all_three(project) -> LabelModelRun:
+    """The finished run over the project's three LFs, once the worker has applied them all and refit."""
+
+    def done():
+        wait_for_idle_worker(timeout=120)
+        run = export.latest_run(project)
+        return run if run is not None and len(run.lf_versions) == 3 else None
+
+    return wait_for(done, timeout=180, interval=1.0, what="a run over the three LFs")
+
+
 def test_an_archive_round_trips_through_the_api_and_the_worker(worker, alice, bob, charlie, dana):
     project = make_project(alice, name="Comments", labels=("HAM", "SPAM"))
     samples = make_samples(project, TEXTS, splits=SPLITS, gold=GOLD)
@@ -45,9 +56,7 @@ def test_an_archive_round_trips_through_the_api_and_the_worker(worker, alice, bo
         ("channel", "keyword", "SPAM", {"keywords": ["channel", "free"]}),
     ):
         services.create_lf(project=project, user=alice, name=name, kind=kind, label=label, config=config)
-    wait_for_idle_worker(timeout=120)
-    run = export.latest_run(project)
-    assert run is not None and len(run.lf_versions) == 3
+    run = _run_of_all_three(project)
 
     owner = token_client(alice)
     queued = owner.post(f"/api/projects/{project.pk}/exports/", {"format": "archive"}, format="json").json()
@@ -101,9 +110,8 @@ def test_an_archive_round_trips_through_the_api_and_the_worker(worker, alice, bo
     assert (comment.sample.row, comment.text, comment.author.username) == (6, "an ad, I think 🎵", "charlie")
 
     # The worker applies the restored LFs and refits with the same seed: the same figures.
-    wait_for_idle_worker(timeout=120)
-    again = export.latest_run(copy)
-    assert again is not None and _stats(again) == _stats(run)
+    again = _run_of_all_three(copy)
+    assert _stats(again) == _stats(run)
     assert np.array_equal(again.probability_array(), run.probability_array())
 
 
