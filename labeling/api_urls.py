@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, export_api
+from . import api, export_api, restore_api
 
 urlpatterns = [
     path("projects/<int:pk>/lfs/", api.LFListApi.as_view(), name="api_project_lfs"),
@@ -13,4 +13,6 @@ urlpatterns = [
     path("projects/<int:pk>/exports/", export_api.ExportJobListApi.as_view(), name="api_project_exports"),
     path("exports/<int:pk>/", export_api.ExportJobDetailApi.as_view(), name="api_export"),
     path("exports/<int:pk>/download/", export_api.ExportJobDownloadApi.as_view(), name="api_export_download"),
+    path("projects/restore/", restore_api.RestoreListApi.as_view(), name="api_restores"),
+    path("restores/<int:pk>/", restore_api.RestoreJobDetailApi.as_view(), name="api_restore"),
 ]

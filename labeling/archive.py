@@ -1,9 +1,12 @@
-"""A whole project in one zip file, and back: samples, label schema and settings, hand labels, LFs with every
-version (kind, config, source), and the latest finished run with its probabilities.
+"""A whole project in one zip file, and back: samples, label schema and settings, hand labels, reviewers'
+adjudications, comments, LFs with every version (kind, config, source), and the latest finished run with its
+probabilities.
 
 Restoring an archive into another Chorus makes a new project whose refit (same seed, same samples in the same
 rows, same gold labels, same LF definitions) gives the same LF statistics and probabilities. Hand labels by
-people who have no account there keep their label as the sample's gold label, without an annotator.
+people who have no account there keep their label as the sample's gold label, without an annotator; their
+adjudications and comments keep their text and label with no author. A broken archive is refused with what
+is wrong and where (the file inside the archive, and its line), and nothing is made.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import models, transaction
 
 from projects import services as project_services
-from projects.models import Annotation, Project, Sample
+from projects.formats import ImportFailed, ImportProblem
+from projects.models import Adjudication, Annotation, Comment, Project, Sample
 from projects.services import ServiceError
 
 from . import export
@@ -118,6 +122,40 @@ def build(project: Project, target: Path) -> LabelModelRun | None:
                 for external_id, username, source, label, reason, created in annotations.iterator()
             ),
         )
+        adjudications = (
+            Adjudication.objects.filter(project=project)
+            .order_by("sample__row")
+            .values_list("sample__external_id", "reviewer__username", "label", "created_at")
+        )
+        archive.writestr(
+            "adjudications.jsonl",
+            _jsonl(
+                {
+                    "external_id": external_id,
+                    "reviewer": username,
+                    "label": labels[label],
+                    "created_at": created.isoformat(),
+                }
+                for external_id, username, label, created in adjudications.iterator()
+            ),
+        )
+        comments = (
+            Comment.objects.filter(project=project)
+            .order_by("created_at", "id")
+            .values_list("sample__external_id", "author__username", "text", "created_at")
+        )
+        archive.writestr(
+            "comments.jsonl",
+            _jsonl(
+                {
+                    "external_id": external_id,
+                    "author": username,
+                    "text": text,
+                    "created_at": created.isoformat(),
+                }
+                for external_id, username, text, created in comments.iterator()
+            ),
+        )
         archive.writestr("lfs.json", json.dumps(lfs, ensure_ascii=False, indent=1))
         if run is not None:
             names = dict(LFVersion.objects.filter(pk__in=run.lf_versions).values_list("pk", "lf__name"))
@@ -156,32 +194,105 @@ def read_run(path: Path) -> tuple[dict | None, dict[str, np.ndarray]]:
     return manifest["run"], arrays
 
 
-def restore(*, user, path: Path, name: str | None = None) -> Project:
-    """A new project from an archive, with `user` as its admin; its LFs are applied and refit by the worker."""
+def read_manifest(source) -> dict:
+    """The archive's manifest (source: a path or an open file); ServiceError when it is not a Chorus archive
+    this Chorus reads."""
     try:
-        archive = zipfile.ZipFile(path)
+        with zipfile.ZipFile(source) as archive:
+            raw = archive.read(MANIFEST)
     except zipfile.BadZipFile:
         raise ServiceError("the file is not a Chorus archive (not a zip file)", "file") from None
-    with archive:
+    except KeyError:
+        raise ServiceError(f"the zip file has no {MANIFEST}: it is not a Chorus archive", "file") from None
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ServiceError(f"{MANIFEST} is not valid JSON ({exc})", "file") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ServiceError(f"archive format {found!r} is not one this Chorus reads", "file")
+    if not isinstance(manifest.get("project"), dict) or not manifest["project"].get("labels"):
+        raise ServiceError(f"{MANIFEST} does not describe a project with classes", "file")
+    return manifest
+
+
+def _broken(member: str, line: int | None, message: str):
+    where = f"{member} line {line}" if line else member
+    raise ImportFailed([ImportProblem(f"{where}: {message}", line=line, field=member)])
+
+
+def _records(archive: zipfile.ZipFile, member: str, optional: bool = False):
+    """(line, object) of a JSONL file of the archive; older archives may lack the optional ones."""
+    try:
+        data = archive.read(member)
+    except KeyError:
+        if optional:
+            return
+        _broken(member, None, "missing from the archive")
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
         try:
-            manifest = json.loads(archive.read(MANIFEST))
-        except KeyError:
-            raise ServiceError(
-                f"the zip file has no {MANIFEST}: it is not a Chorus archive", "file"
-            ) from None
-        if manifest.get("format") != FORMAT_VERSION:
-            raise ServiceError(
-                f"archive format {manifest.get('format')!r} is not one this Chorus reads", "file"
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _broken(member, number, f"invalid JSON ({exc.msg})")
+        if not isinstance(record, dict):
+            _broken(member, number, "expected a JSON object")
+        yield number, record
+
+
+class _Lookup:
+    """External ids, class names and usernames of the archive, resolved in the new project."""
+
+    def __init__(self, project: Project):
+        self.labels = project.labels
+        self.ids = dict(Sample.objects.filter(project=project).values_list("external_id", "pk"))
+        self.users: dict[str, object] = {}
+
+    def sample(self, member: str, line: int, record: dict) -> int:
+        pk = self.ids.get(record.get("external_id"))
+        if pk is None:
+            _broken(member, line, f"the sample {record.get('external_id')!r} is not in samples.jsonl")
+        return pk
+
+    def label(self, member: str, line: int, name, optional: bool = True) -> int | None:
+        if name is None and optional:
+            return None
+        if name not in self.labels:
+            _broken(
+                member,
+                line,
+                f"the label {name!r} is not one of the archive's classes ({', '.join(self.labels)})",
             )
+        return self.labels.index(name)
+
+    def load_users(self, names) -> None:
+        wanted = {n for n in names if n} - set(self.users)
+        self.users.update({u.username: u for u in get_user_model().objects.filter(username__in=wanted)})
+
+
+def restore(*, user, path: Path, name: str | None = None, on_progress=None) -> Project:
+    """A new project from an archive, with `user` as its admin; its LFs are applied and refit by the worker.
+
+    on_progress(stage, done, total) is called as the restore goes (from inside its transaction: it must write
+    on a connection of its own). Raises ServiceError or ImportFailed naming what is wrong; nothing is made then.
+    """
+    manifest = read_manifest(path)
+    report = on_progress or (lambda stage, done, total: None)
+    total = manifest.get("samples") if isinstance(manifest.get("samples"), int) else None
+    with zipfile.ZipFile(path) as archive:
         meta = manifest["project"]
+        if "samples.jsonl" not in archive.namelist():
+            _broken("samples.jsonl", None, "missing from the archive")
         with transaction.atomic():
             project = project_services.create_project(
-                user=user, name=name or meta["name"], labels=meta["labels"]
+                user=user, name=name or meta.get("name") or Path(path).stem, labels=meta["labels"]
             )
             for key in SETTINGS + SETTINGS_LISTS + ("queue_order",):
                 if key in meta:
                     setattr(project, key, meta[key])
             project.save()
+            report("samples", 0, total)
             staged = Path(path).with_suffix(".samples.jsonl")
             with archive.open("samples.jsonl") as source, open(staged, "wb") as out:
                 while chunk := source.read(1 << 20):
@@ -197,28 +308,43 @@ def restore(*, user, path: Path, name: str | None = None) -> Project:
                         "fields_field": "fields",
                         "format": "jsonl",
                     },
+                    on_check=lambda rows, fraction: report("checking samples", rows, total),
+                    on_write=lambda rows: report("samples", rows, total),
                 )
+            except ImportFailed as exc:
+                raise ImportFailed(
+                    [
+                        ImportProblem(f"samples.jsonl: {p.message}", line=p.line, field=p.field)
+                        for p in exc.problems
+                    ]
+                ) from None
             finally:
                 staged.unlink(missing_ok=True)
-            _restore_labels(project, archive)
-            _restore_lfs(project, user, json.loads(archive.read("lfs.json")))
+            lookup = _Lookup(project)
+            report("hand labels", 0, None)
+            _restore_labels(project, archive, lookup)
+            report("adjudications and comments", 0, None)
+            _restore_reviews(project, archive, lookup)
+            report("labeling functions", 0, None)
+            try:
+                lfs = json.loads(archive.read("lfs.json"))
+            except KeyError:
+                lfs = []
+            except json.JSONDecodeError as exc:
+                _broken("lfs.json", exc.lineno, f"invalid JSON ({exc.msg})")
+            _restore_lfs(project, user, lfs)
     return project
 
 
-def _restore_labels(project: Project, archive: zipfile.ZipFile) -> None:
-    labels = project.labels
-    ids = dict(Sample.objects.filter(project=project).values_list("external_id", "pk"))
-    users = {}
-    records = [
-        json.loads(line) for line in archive.read("annotations.jsonl").decode("utf-8").splitlines() if line
-    ]
-    wanted = {r["annotator"] for r in records if r["annotator"]}
-    users = {u.username: u for u in get_user_model().objects.filter(username__in=wanted)}
+def _restore_labels(project: Project, archive: zipfile.ZipFile, lookup: _Lookup) -> None:
+    member = "annotations.jsonl"
+    records = list(_records(archive, member))
+    lookup.load_users(r.get("annotator") for _, r in records)
     made, imported = [], set()
-    for r in records:
-        sample = ids.get(r["external_id"])
-        label = labels.index(r["label"]) if r["label"] is not None else None
-        annotator = users.get(r["annotator"]) if r["annotator"] else None
+    for line, r in records:
+        sample = lookup.sample(member, line, r)
+        label = lookup.label(member, line, r.get("label"))
+        annotator = lookup.users.get(r.get("annotator")) if r.get("annotator") else None
         if annotator is None:
             if sample in imported or label is None:
                 continue  # one label without an annotator per sample; the gold label below is what counts
@@ -227,29 +353,68 @@ def _restore_labels(project: Project, archive: zipfile.ZipFile) -> None:
                 Annotation(project=project, sample_id=sample, source=Annotation.Source.IMPORT, label=label)
             )
         else:
+            source = r.get("source") or Annotation.Source.HUMAN
+            if source not in Annotation.Source.values:
+                _broken(
+                    member, line, f"the source {source!r} is not one of {', '.join(Annotation.Source.values)}"
+                )
             made.append(
                 Annotation(
                     project=project,
                     sample_id=sample,
                     annotator=annotator,
-                    source=r["source"],
+                    source=source,
                     label=label,
-                    reason=r.get("reason") or "",
+                    reason=(r.get("reason") or "")[:200],
                 )
             )
     Annotation.objects.bulk_create(made, batch_size=CHUNK)
     # The archive's gold labels are authoritative (they may come from people without an account here).
-    gold: dict[str, int | None] = {}
-    with archive.open("samples.jsonl") as source:
-        for line in io.TextIOWrapper(source, encoding="utf-8"):
-            record = json.loads(line)
-            if record["gold_label"] is not None:
-                gold[record["external_id"]] = labels.index(record["gold_label"])
-    for label in range(len(labels)):
-        chosen = [ids[e] for e, g in gold.items() if g == label]
+    gold: dict[int, int] = {}
+    for line, record in _records(archive, "samples.jsonl"):
+        if record.get("gold_label") is not None:
+            gold[lookup.sample("samples.jsonl", line, record)] = lookup.label(
+                "samples.jsonl", line, record["gold_label"]
+            )
+    for label in range(len(lookup.labels)):
+        chosen = [pk for pk, g in gold.items() if g == label]
         for begin in range(0, len(chosen), CHUNK):
             Sample.objects.filter(pk__in=chosen[begin : begin + CHUNK]).update(gold_label=label)
-    for sample in Sample.objects.filter(project=project, annotations__isnull=False).distinct():
+
+
+def _restore_reviews(project: Project, archive: zipfile.ZipFile, lookup: _Lookup) -> None:
+    """Adjudications (a reviewer's decision, which is the sample's gold label) and comments, then the queue
+    state of every sample with hand labels or an adjudication."""
+    adjudications = list(_records(archive, "adjudications.jsonl", optional=True))
+    comments = list(_records(archive, "comments.jsonl", optional=True))
+    lookup.load_users([r.get("reviewer") for _, r in adjudications] + [r.get("author") for _, r in comments])
+    decided = {}
+    for line, r in adjudications:
+        sample = lookup.sample("adjudications.jsonl", line, r)
+        decided[sample] = Adjudication(
+            project=project,
+            sample_id=sample,
+            reviewer=lookup.users.get(r.get("reviewer")),
+            label=lookup.label("adjudications.jsonl", line, r.get("label"), optional=False),
+        )
+    Adjudication.objects.bulk_create(decided.values(), batch_size=CHUNK)
+    made = []
+    for line, r in comments:
+        if not isinstance(r.get("text"), str) or not r["text"].strip():
+            _broken("comments.jsonl", line, "the comment has no text")
+        made.append(
+            Comment(
+                project=project,
+                sample_id=lookup.sample("comments.jsonl", line, r),
+                author=lookup.users.get(r.get("author")),
+                text=r["text"],
+            )
+        )
+    Comment.objects.bulk_create(made, batch_size=CHUNK)
+    touched = Sample.objects.filter(project=project).filter(
+        models.Q(annotations__isnull=False) | models.Q(adjudication__isnull=False)
+    )
+    for sample in touched.distinct():
         # Queue state (hand label counts, disputed) follows the restored labels; gold stays as archived.
         archived = sample.gold_label
         project_services._refresh_gold(sample)

@@ -8,14 +8,19 @@ import, or a missing folder) is rebuilt from the database.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import threading
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
 import pyarrow.parquet as pq
 from django.conf import settings
+from django.db import connection
 
 from projects.models import Project, Sample
 
@@ -49,6 +54,83 @@ def _as_text(value) -> str | None:
 
 def _write_part(project: Project, first_row: int, last_row: int) -> int:
     """Write rows first_row..last_row (inclusive) of the project as one part; returns the rows written."""
+    table = _columns_by_copy(project, first_row, last_row) if connection.vendor == "postgresql" else None
+    if table is None:
+        table = _columns_row_by_row(project, first_row, last_row)
+    if table is None:
+        return 0
+    path = folder(project)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / f".rows-{first_row}.parquet.tmp"
+    pq.write_table(table, tmp)
+    tmp.replace(path / f"rows-{first_row}.parquet")
+    return table.num_rows
+
+
+def _columns_by_copy(project: Project, first_row: int, last_row: int) -> pa.Table | None:
+    """The part's columns read by PostgreSQL's COPY and pyarrow's CSV and JSON readers, with no Python object
+    per row (a million-row import's part in seconds, not the half minute row by row takes).
+
+    Only when every field holds text (what a CSV import makes): a number, a boolean or a nested value must
+    become the JSON text _columns_row_by_row gives it, which that path does; it is the answer then (None).
+    """
+    s = Sample._meta
+    q = connection.ops.quote_name
+    sql = (
+        f"COPY (SELECT {q('row')}, {q('external_id')}, {q('text')}, {q('split')}, {q('fields')} "
+        f"FROM {q(s.db_table)} WHERE {q('project_id')} = {int(project.pk)} "
+        f"AND {q('row')} BETWEEN {int(first_row)} AND {int(last_row)} ORDER BY {q('row')}) TO STDOUT (FORMAT csv)"
+    )
+    sink = io.BytesIO()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in copy:
+            sink.write(chunk)
+    if not sink.tell():
+        return None
+    sink.seek(0)
+    names = ["row", "id", "text", "split", "fields"]
+    read = pcsv.read_csv(
+        sink,
+        read_options=pcsv.ReadOptions(column_names=names),
+        parse_options=pcsv.ParseOptions(newlines_in_values=True),
+        convert_options=pcsv.ConvertOptions(
+            column_types={"row": pa.int64(), **{n: pa.large_string() for n in names[1:]}},
+            strings_can_be_null=False,
+        ),
+    )
+    codes = pc.index_in(read.column("split"), value_set=pa.array(list(SPLIT_CODES), pa.large_string()))
+    columns = {
+        "row": read.column("row"),
+        "id": read.column("id"),
+        "text": read.column("text"),
+        "split": pc.cast(codes, pa.int8()),
+    }
+    fields = read.column("fields")
+    if pc.all(pc.equal(fields, "{}")).as_py():
+        return pa.table(columns)
+    # jsonb prints each object on one line (a newline in a value is escaped), so the column is JSON Lines.
+    objects = fields.combine_chunks()
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(objects)], pa.int64()), objects)
+    data = pc.binary_join(whole, pa.scalar("\n", pa.large_string()))[0].as_buffer()
+    try:
+        parsed = pjson.read_json(pa.BufferReader(data))
+    except pa.ArrowInvalid:
+        return None
+    if parsed.num_rows != read.num_rows:
+        return None
+    for name in sorted(parsed.column_names):
+        column = parsed.column(name)
+        if not (
+            pa.types.is_string(column.type)
+            or pa.types.is_large_string(column.type)
+            or pa.types.is_null(column.type)
+        ):
+            return None  # not all text: the row-by-row path writes each value as _as_text does
+        columns[f"field:{name}"] = pc.cast(column, pa.large_string())
+    return pa.table(columns)
+
+
+def _columns_row_by_row(project: Project, first_row: int, last_row: int) -> pa.Table | None:
     rows, ids, texts, splits, fields = [], [], [], [], []
     qs = (
         Sample.objects.filter(project=project, row__gte=first_row, row__lte=last_row)
@@ -62,7 +144,7 @@ def _write_part(project: Project, first_row: int, last_row: int) -> int:
         splits.append(SPLIT_CODES[split])
         fields.append(extra or {})
     if not rows:
-        return 0
+        return None
     names = sorted({k for f in fields for k in f})
     columns = {
         "row": pa.array(rows, type=pa.int64()),
@@ -72,13 +154,7 @@ def _write_part(project: Project, first_row: int, last_row: int) -> int:
     }
     for name in names:
         columns[f"field:{name}"] = pa.array([_as_text(f.get(name)) for f in fields], type=pa.large_string())
-    table = pa.table(columns)
-    path = folder(project)
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / f".rows-{first_row}.parquet.tmp"
-    pq.write_table(table, tmp)
-    tmp.replace(path / f"rows-{first_row}.parquet")
-    return len(rows)
+    return pa.table(columns)
 
 
 def append(project: Project, first_row: int, count: int) -> None:

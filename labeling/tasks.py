@@ -26,3 +26,10 @@ def build_export(job_id: int) -> None:
     from . import export_jobs
 
     export_jobs.build(job_id)
+
+
+@shared_task(name="labeling.restore_archive", acks_late=True)
+def restore_archive(job_id: int) -> None:
+    from . import restore_jobs
+
+    restore_jobs.run(job_id)

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from . import analysis_views, export_views, views
+from . import analysis_views, export_views, restore_views, views
 
 urlpatterns = [
+    path("projects/restore/", restore_views.restore_project, name="restore_project"),
+    path("restores/<int:job_id>/", restore_views.restore_job, name="restore_job"),
     path("projects/<int:pk>/lfs/", views.lf_studio, name="lf_studio"),
     path("projects/<int:pk>/lfs/preview/", views.lf_preview, name="lf_preview"),
     path("projects/<int:pk>/lfs/<int:lf_id>/", views.lf_edit, name="lf_edit"),

@@ -402,8 +402,33 @@ def detect_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
+def csv_header(lines: Iterator[str], wanted: list[str], delimiter: str | None) -> tuple[list[str], int, str]:
+    """A delimited file's header (names stripped), the line it ends on and the delimiter, checked as
+    csv_records checks it (the importer's fast path reads the rest with pyarrow)."""
+    header, line, delimiter, _, _ = _csv_start(lines, wanted, delimiter)
+    return header, line, delimiter
+
+
 def csv_records(lines: Iterator[str], wanted: list[str], delimiter: str | None) -> Iterator[tuple[int, dict]]:
     """(first line, record) of a delimited file; the header's problems and ragged rows are ImportFailed."""
+    header, _, _, reader, counter = _csv_start(lines, wanted, delimiter)
+    width = len(header)
+    while True:
+        start = counter.count + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            _fail(f"line {start}: this row cannot be read as CSV ({_csv_reason(exc)})", line=start)
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue  # a blank line
+        if len(values) != width:
+            _fail(f"line {start}: the row has {len(values)} fields but the header has {width}", line=start)
+        yield start, dict(zip(header, values, strict=True))
+
+
+def _csv_start(lines: Iterator[str], wanted: list[str], delimiter: str | None):
     lines = iter(lines)
     # The delimiter is read off the first non-blank line: the header.
     buffered: list[str] = []
@@ -459,20 +484,7 @@ def csv_records(lines: Iterator[str], wanted: list[str], delimiter: str | None) 
                 for name in missing
             ]
         )
-    width = len(header)
-    while True:
-        start = counter.count + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            _fail(f"line {start}: this row cannot be read as CSV ({_csv_reason(exc)})", line=start)
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue  # a blank line
-        if len(values) != width:
-            _fail(f"line {start}: the row has {len(values)} fields but the header has {width}", line=start)
-        yield start, dict(zip(header, values, strict=True))
+    return header, header_line, delimiter, reader, counter
 
 
 JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}

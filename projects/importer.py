@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import formats
+from . import fast_import, formats
 from .formats import FORMATS, ImportFailed, ImportProblem, decoded_lines, guess_format  # noqa: F401
 from .models import Annotation, Project, Sample, Split
 
@@ -50,6 +50,8 @@ ID_CHUNK = 10_000
 ANALYZE_AFTER_ROWS = 50_000
 # Progress is written at most this often (seconds): often enough for a bar, rare enough to cost nothing.
 PROGRESS_EVERY = 0.5
+# The pyarrow fast path for CSV and TSV on PostgreSQL (fast_import); tests turn it off to compare.
+FAST = True
 
 
 @dataclass
@@ -115,6 +117,8 @@ class Plan:
     labels: int
     # Without an id field: each row's line, 4 bytes a row, to name the line of a taken row-number id.
     lines: array | None = None
+    # Checked by the fast path (which knows no lines; the slow pass is re-run if a message needs them).
+    fast: fast_import.FastPlan | None = None
 
 
 @dataclass
@@ -300,6 +304,36 @@ def check(
 
     on_progress(rows_read, fraction_of_the_file_read) is called every PROGRESS_EVERY seconds.
     """
+    # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through (the
+    # fast path holds other columns to the same limit, to read them as the slow path would).
+    csv.field_size_limit(max(csv.field_size_limit(), 4 * settings.CHORUS_MAX_TEXT_CHARS))
+    if FAST:
+        fmt = formats.member_format(path, filename, options.format)
+        if fast_import.applies(fmt, options):
+            try:
+                fast = fast_import.check(path, filename, options, project, fmt, _every(on_progress))
+                return Plan(rows=fast.rows, lines_of=None, labels=fast.labels, fast=fast)
+            except fast_import.NotFast as exc:
+                # Not the user's business: the precise pass below finds the problem and names it.
+                log.info("import: the slow path reads %s (%s)", filename, exc)
+    return _check_slowly(path, filename, options, project, on_progress)
+
+
+def _every(report: Callable | None) -> Callable | None:
+    if report is None:
+        return None
+    last = time.monotonic()
+
+    def throttled(*args) -> None:
+        nonlocal last
+        if time.monotonic() - last > PROGRESS_EVERY:
+            last = time.monotonic()
+            report(*args)
+
+    return throttled
+
+
+def _check_slowly(path, filename: str, options: ImportOptions, project: Project, on_progress=None) -> Plan:
     # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through.
     csv.field_size_limit(max(csv.field_size_limit(), 4 * settings.CHORUS_MAX_TEXT_CHARS))
     reader = _Reader(path, filename, options)
@@ -574,24 +608,6 @@ def _apply_updates(project: Project, batch: list[ParsedRow], options: ImportOpti
     return [s.pk for s in samples]
 
 
-def _skip_row_checks_of_foreign_keys() -> None:
-    """On PostgreSQL, let this transaction's bulk insert skip the per-row foreign key triggers.
-
-    Checking each new sample's and imported label's project (and sample) costs more than the COPY itself
-    (two deferred trigger checks a row at commit). The import guarantees those keys itself: the project is
-    locked FOR UPDATE above, and the labels point at samples made in this same transaction. SET LOCAL ends
-    with the transaction. It needs a role allowed to set session_replication_role (a superuser, or granted
-    the setting on PostgreSQL 15+); without that the checks simply run as usual.
-    """
-    if connection.vendor != "postgresql":
-        return
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL session_replication_role = replica")
-    except DatabaseError:
-        log.info("import: session_replication_role not permitted; foreign keys are checked row by row")
-
-
 class _WriteProgress:
     """Progress during the write, from a second connection: the import's own transaction is not committed
     yet, so updates made on it would show nobody anything. PostgreSQL only (SQLite has one writer)."""
@@ -625,8 +641,15 @@ def write(
         last = Sample.objects.filter(project=project).aggregate(m=Max("row"))["m"]
         start = 0 if last is None else last + 1  # not `last or -1`: a project whose only sample is row 0
         unit = formats.unit(formats.member_format(path, filename, options.format))
-        if last is None:
-            taken: set[str] = set()
+        taken: set[str] = set()
+        if last is not None and plan.fast is not None:
+            ids = plan.fast.ids.to_pylist() if plan.fast.ids is not None else None
+            taken = _taken(project, ids if ids is not None else (str(start + i) for i in range(plan.rows)))
+            if taken and (options.on_duplicate == "fail" or ids is None):
+                # The message names lines, which only the slow pass knows: it is run for them.
+                plan = _check_slowly(path, filename, options, project)
+        if last is None or plan.fast is not None:
+            pass
         elif plan.lines_of is not None:
             taken = _taken(project, plan.lines_of)
             if taken and options.on_duplicate == "fail":
@@ -636,52 +659,88 @@ def write(
             taken = _taken(project, (str(start + i) for i in range(plan.rows)))
             if taken:
                 raise ImportFailed(_clash_problems(taken, lambda t: plan.lines[int(t) - start], None, unit))
-        _skip_row_checks_of_foreign_keys()
-        reader = _Reader(path, filename, options)
-        convert = None
-        writer = _SampleWriter(project, plan.rows - len(taken))
-        updates: list[ParsedRow] = []
-        updated_ids: list[int] = []
-        new = skipped = done = 0
-        try:
-            for line, record in reader:
-                if convert is None:
-                    convert = _Converter(project, options, reader.unit)
-                problems: list[ImportProblem] = []
-                r = convert(line, record, problems)
-                if problems:  # the file changed between the passes
-                    raise ImportFailed(problems)
-                done += 1
-                if r.external_id is not None and r.external_id in taken:
-                    if options.on_duplicate == "skip":
-                        skipped += 1
-                    else:
-                        updates.append(r)
-                        if len(updates) >= BATCH:
-                            updated_ids += _apply_updates(project, updates, options)
-                            updates = []
-                    continue
-                row = start + new
-                external_id = r.external_id if r.external_id is not None else str(row)
-                writer.add(
-                    row, external_id, r, r.split or seeded_split(external_id, options.seed, options.ratios)
-                )
-                new += 1
-                progress(done)
-        except BaseException:
-            writer.close(failed=True)
-            raise
-        writer.close()
-        if updates:
-            updated_ids += _apply_updates(project, updates, options)
-        if done != plan.rows:
-            raise ImportFailed(
-                [ImportProblem("the file changed while it was being imported; import it again")]
-            )
-        labels = writer.write_labels(start) if new and options.label_field else 0
-    if new >= ANALYZE_AFTER_ROWS and connection.vendor == "postgresql":
+        if plan.fast is not None:
+            result = _write_fast(project, path, filename, options, plan, start, taken, progress)
+        else:
+            result = _write_slowly(project, path, filename, options, plan, start, taken, progress)
+    if result.imported >= ANALYZE_AFTER_ROWS and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(Sample._meta.db_table)}")
+    return result
+
+
+def _write_fast(project, path, filename, options, plan: Plan, start: int, taken: set[str], progress):
+    try:
+        written = fast_import.write(
+            project, path, filename, options, plan.fast, start, taken, timezone.now(), progress
+        )
+    except fast_import.NotFast:
+        # The check passed a moment ago: the file is not what it was.
+        raise ImportFailed(
+            [ImportProblem("the file changed while it was being imported; import it again")]
+        ) from None
+    updated_ids: list[int] = []
+    if written.duplicates:
+        convert = _Converter(project, options, "line")
+        updates: list[ParsedRow] = []
+        for row, record in written.duplicates:
+            updates.append(convert(row, record, []))
+            if len(updates) >= BATCH:
+                updated_ids += _apply_updates(project, updates, options)
+                updates = []
+        if updates:
+            updated_ids += _apply_updates(project, updates, options)
+    return ImportResult(
+        imported=written.new,
+        labels_imported=written.labels,
+        first_row=start,
+        skipped=written.skipped,
+        updated=len(updated_ids),
+        updated_ids=updated_ids,
+    )
+
+
+def _write_slowly(project, path, filename, options, plan: Plan, start: int, taken: set[str], progress):
+    reader = _Reader(path, filename, options)
+    convert = None
+    writer = _SampleWriter(project, plan.rows - len(taken))
+    updates: list[ParsedRow] = []
+    updated_ids: list[int] = []
+    new = skipped = done = 0
+    try:
+        for line, record in reader:
+            if convert is None:
+                convert = _Converter(project, options, reader.unit)
+            problems: list[ImportProblem] = []
+            r = convert(line, record, problems)
+            if problems:  # the file changed between the passes
+                raise ImportFailed(problems)
+            done += 1
+            if r.external_id is not None and r.external_id in taken:
+                if options.on_duplicate == "skip":
+                    skipped += 1
+                else:
+                    updates.append(r)
+                    if len(updates) >= BATCH:
+                        updated_ids += _apply_updates(project, updates, options)
+                        updates = []
+                continue
+            row = start + new
+            external_id = r.external_id if r.external_id is not None else str(row)
+            writer.add(
+                row, external_id, r, r.split or seeded_split(external_id, options.seed, options.ratios)
+            )
+            new += 1
+            progress(done)
+    except BaseException:
+        writer.close(failed=True)
+        raise
+    writer.close()
+    if updates:
+        updated_ids += _apply_updates(project, updates, options)
+    if done != plan.rows:
+        raise ImportFailed([ImportProblem("the file changed while it was being imported; import it again")])
+    labels = writer.write_labels(start) if new and options.label_field else 0
     return ImportResult(
         imported=new,
         labels_imported=labels,

@@ -123,7 +123,9 @@ class SampleQuerySet(models.QuerySet):
 
 
 class Sample(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="samples")
+    # No index of its own: the (project, row) unique index serves every lookup by project, and each index
+    # is paid for on every imported row.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="samples", db_index=False)
     # Dense index inside the project (0..n-1): the position of the sample in every vote array.
     row = models.PositiveIntegerField()
     external_id = models.CharField(max_length=255)
@@ -143,7 +145,12 @@ class Sample(models.Model):
     queued = models.BooleanField(default=True)
     disputed = models.BooleanField(default=False)
     claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # indexed below where set: a full index would hold a NULL for every sample
     )
     claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -157,13 +164,19 @@ class Sample(models.Model):
             models.UniqueConstraint(fields=["project", "external_id"], name="sample_external_id_unique"),
         ]
         indexes = [
-            models.Index(fields=["project", "split", "row"]),
+            # No (project, split, row) index: a split holds a tenth of a project or more, so the (project, row)
+            # index with a filter serves the split's pages nearly as well, and every index costs each import.
             models.Index(fields=["project", "row"], condition=models.Q(queued=True), name="sample_queued"),
             models.Index(
                 fields=["project", "row"], condition=models.Q(disputed=True), name="sample_disputed"
             ),
             models.Index(
                 fields=["project", "row"], condition=models.Q(check_label__isnull=False), name="sample_check"
+            ),
+            # Deleting a user clears their claims (SET_NULL): `claimed_by_id IN (...)` implies NOT NULL, so
+            # the partial index serves it.
+            models.Index(
+                fields=["claimed_by"], condition=models.Q(claimed_by__isnull=False), name="sample_claimed_by"
             ),
         ]
 

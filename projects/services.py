@@ -334,15 +334,19 @@ def _imported(project: Project, result: importer.ImportResult) -> None:
         gold_changed.send(sender=Project, project=project, sample_ids=result.updated_ids)
 
 
-def import_file(*, project: Project, path: str, options: dict) -> importer.ImportResult:
-    """Import a file synchronously (the CLI); all or nothing, like the worker's import."""
+def import_file(
+    *, project: Project, path: str, options: dict, on_check=None, on_write=None
+) -> importer.ImportResult:
+    """Import a file synchronously (the CLI, an archive's restore); all or nothing, like the worker's import.
+
+    on_check and on_write report progress as importer.import_path describes (on_write inside the transaction)."""
     clean = validate_import_options(project, options)
     opts = importer.ImportOptions.from_dict(clean)
     if not os.path.exists(path):
         raise FileNotFoundError(path)
     if os.path.isdir(path):
         raise IsADirectoryError(path)
-    result = importer.import_path(project, path, path, opts)
+    result = importer.import_path(project, path, path, opts, on_check=on_check, on_write=on_write)
     _imported(project, result)
     return result
 

@@ -130,14 +130,16 @@ def discard(session, staged: Staged) -> None:
     shutil.rmtree(staged.path.parent, ignore_errors=True)
 
 
-def _read(staged: Staged, limit: int) -> tuple[list[str], list[dict]]:
-    """The columns and first `limit` records, read the way the importer reads them."""
+def _read(staged: Staged, limit: int, lines: list[int] | None = None) -> tuple[list[str], list[dict]]:
+    """The columns and first `limit` records, read the way the importer reads them (and their lines)."""
     rows: list[dict] = []
     columns: list[str] = []
     try:
         with formats.open_plain(staged.path, staged.filename) as opened:
             fmt = staged.format
-            for _, record in formats.records(opened, fmt, [], staged.encoding, None):
+            for line, record in formats.records(opened, fmt, [], staged.encoding, None):
+                if lines is not None:
+                    lines.append(line)
                 rows.append(record)
                 columns.extend(k for k in record if k not in columns)
                 if len(rows) >= limit:
@@ -170,6 +172,54 @@ def distinct_values(staged: Staged, column: str) -> list[str]:
     )
 
 
+def _id_like(name: str) -> int | None:
+    """How much a column's name says it holds ids (lower is surer), or None when it says nothing of the kind."""
+    lower = name.strip().lower()
+    if lower in ("id", "external_id"):
+        return 0
+    if lower in ("uid", "uuid", "guid", "key") or lower.endswith(("_id", "-id", " id")):
+        return 1
+    if name.endswith("Id") and len(name) > 2:  # camelCase: commentId
+        return 1
+    return None
+
+
+@dataclass
+class IdGuess:
+    column: str  # the suggested id field, or "" for none (samples are numbered)
+    # Columns named like ids that are not suggested, each with why (a repeated or empty value, and where).
+    passed_over: list[tuple[str, str]] = field(default_factory=list)
+
+
+def guess_id_field(staged: Staged, columns: list[str]) -> IdGuess:
+    """The column to suggest as the id field: one named like an id whose values in the first rows are all
+    given and all different. A name alone is not enough: an id that repeats makes the import fail."""
+    candidates = sorted((rank, i, c) for i, c in enumerate(columns) if (rank := _id_like(c)) is not None)
+    if not candidates:
+        return IdGuess("")
+    unit = formats.unit(staged.format)
+    lines: list[int] = []
+    _, rows = _read(staged, VALUE_SCAN_ROWS, lines)
+    guess = IdGuess("")
+    for _, _, column in candidates:
+        seen: dict[str, int] = {}
+        why = None
+        for line, row in zip(lines, rows, strict=True):
+            value = importer._as_text(row.get(column))
+            if value is None or not value.strip():
+                why = f"it is empty on {unit} {line}"
+                break
+            if value in seen:
+                why = f"{value!r} is on {unit}s {seen[value]} and {line}"
+                break
+            seen[value] = line
+        if why is None and not guess.column:
+            guess.column = column
+        elif why is not None:
+            guess.passed_over.append((column, why))
+    return guess
+
+
 def _display(value) -> str:
     text = importer._as_text(value)
     return "" if text is None else text
@@ -178,3 +228,44 @@ def _display(value) -> str:
 def as_file(staged: Staged) -> File:
     """The staged file opened for services.start_import (which stores it with its job)."""
     return File(open(staged.path, "rb"), name=staged.filename)  # noqa: SIM115 - closed by the caller
+
+
+# Room for the multipart framing and the form's other fields around the file itself.
+MULTIPART_SLACK = 1 << 20
+
+
+class RefuseOversizedUploads:
+    """Refuse a request whose Content-Length already says it is over the upload limit, before anything reads
+    its body (the CSRF check would read a whole multipart body to find its token). A body without a length
+    is still measured as it streams, by the checks of the upload itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.CHORUS_MAX_UPLOAD_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit + MULTIPART_SLACK:
+            return _too_large(request, length, limit)
+        return self.get_response(request)
+
+
+def _too_large(request, length: int, limit: int):
+    from django.http import JsonResponse
+    from django.shortcuts import render
+
+    message = (
+        f"the upload is {length:,} bytes, more than the limit of {limit:,}; nothing was read "
+        "(split the file, or compress it with gzip or zip)"
+    )
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": message, "field": "file"}, status=413)
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    back = request.META.get("HTTP_REFERER", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = "/"
+    return render(request, "upload_too_large.html", {"message": message, "back": back}, status=413)

@@ -166,6 +166,8 @@ def import_map(request, pk, token):
         messages.error(request, exc.message)
         return redirect("import_samples", project.pk)
     initial = _initial_fields(preview.columns)
+    id_guess = uploads.guess_id_field(staged, preview.columns)
+    initial["id_field"] = id_guess.column
     form = MappingForm(request.POST or None, columns=preview.columns, initial=initial)
     if request.method == "POST":
         label_field = request.POST.get("label_field")
@@ -174,7 +176,14 @@ def import_map(request, pk, token):
     posted_map = dict(zip(request.POST.getlist("map_value"), request.POST.getlist("map_class"), strict=False))
     values = _label_values(staged, project, label_field or "", posted_map)
     context = _page(
-        request, project, "import_samples", staged=staged, preview=preview, form=form, label_values=values
+        request,
+        project,
+        "import_samples",
+        staged=staged,
+        preview=preview,
+        form=form,
+        label_values=values,
+        id_guess=id_guess,
     )
     if request.htmx and request.method == "GET":
         return render(request, "projects/import_map.html#label_map", context)
@@ -195,7 +204,9 @@ def import_map(request, pk, token):
 
 
 def _initial_fields(columns: list[str]) -> dict:
-    """Preselect the columns whose names say what they are (text, id, label, split); the user can change them."""
+    """Preselect the columns whose names say what they are (text, label, split); the user can change them.
+
+    The id field is suggested from its values as well as its name (uploads.guess_id_field)."""
     lower = {c.lower(): c for c in columns}
 
     def first(*names):
@@ -203,7 +214,6 @@ def _initial_fields(columns: list[str]) -> dict:
 
     return {
         "text_field": first("text", "content", "comment", "body", "message", "sentence"),
-        "id_field": first("id", "comment_id", "external_id", "uid"),
         "label_field": first("label", "class", "gold", "category"),
         "split_field": first("split", "set", "fold"),
     }

@@ -21,7 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from labeling import services as lf_services
-from labeling.models import ExportJob
+from labeling.models import ExportJob, RestoreJob
 from projects import checks, invitations, services, tokens
 from projects.models import ImportJob, Membership
 from tests.conftest import add_member, make_project, make_samples, make_user
@@ -105,6 +105,7 @@ def world(db):
     export.file.save("walk.parquet", ContentFile(b"PAR1"), save=True)
     # A gold check (s1, whose known answer is its gold label): the checks pages list it.
     checks.mark_checks(project=project, items=[(samples[1], None)], by=users["admin"])
+    restore = RestoreJob.objects.create(created_by=users["admin"], filename="a.chorus.zip", status="failed")
     invitation = invitations.create_invitation(project=project, by=users["admin"], role="viewer")
     api_token, _ = tokens.create_token(user=users["admin"], name="walk")
     values = {
@@ -121,6 +122,8 @@ def world(db):
         "run_id": run.pk,
         "run": run.pk,
         "export": export.pk,
+        # A restore is its uploader's alone (alice, the admin here); nobody else sees it.
+        "restore": restore.pk,
         # The annotator's membership: the member pages and API act on it.
         "user_id": users["annotator"].pk,
         "member": Membership.objects.get(project=project, user=users["annotator"]).pk,
@@ -257,6 +260,8 @@ TABLE: dict[str, dict] = {
     # --- projects -----------------------------------------------------------------------------------------------------
     "project_list": {"get": "200 200 200 200 200 200 302"},
     "project_create": {"get": "200 200 200 200 200 200 302", "post": "- - - - - - 302"},
+    "restore_project": {"get": "200 200 200 200 200 200 302", "post": "- - - - - - 302"},
+    "restore_job": {"get": "200 404 404 404 404 404 302", "kwargs": {"job_id": "restore"}},
     # Every member sees the overview; an annotator's shows only their queue and progress.
     "project_detail": {"get": "200 200 200 200 200 404 302"},
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
@@ -359,6 +364,9 @@ TABLE: dict[str, dict] = {
     "api_project_exports": {"get": "200 200 403 403 403 404 401", "post": "- - 403 403 403 404 401"},
     "api_export": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "export"}},
     "api_export_download": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "export"}},
+    # Restoring an archive makes a new project: anyone signed in may; a restore job is its uploader's only.
+    "api_restores": {"get": "200 200 200 200 200 200 401", "post": "- - - - - - 401"},
+    "api_restore": {"get": "200 404 404 404 404 404 401", "kwargs": {"pk": "restore"}},
 }
 
 

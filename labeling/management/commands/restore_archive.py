@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling import archive
+from projects.formats import ImportFailed
 from projects.services import ServiceError
 
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
             project = archive.restore(user=user, path=Path(file), name=name)
         except ServiceError as exc:
             raise CommandError(exc.message) from None
+        except ImportFailed as exc:
+            raise CommandError("\n".join(p.message for p in exc.problems)) from None
         count = project.samples.count()
         lfs = project.lfs.count()
         self.stdout.write(
