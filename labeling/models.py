@@ -114,6 +114,8 @@ class LFVersion(models.Model):
 
 class LabelModelRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    # The run's number in its project (1, 2, ...): what the pages call it ("Refit #3"); the id is global.
+    number = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     stage = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
@@ -145,9 +147,19 @@ class LabelModelRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["project", "status", "created_at"])]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="run_number_unique")]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.project_id} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.number is None and self.project_id is not None:
+            # request_refit holds the project's row lock here, so two runs cannot take the same number.
+            last = LabelModelRun.objects.filter(project_id=self.project_id).aggregate(
+                last=models.Max("number")
+            )
+            self.number = (last["last"] or 0) + 1
+        super().save(*args, **kwargs)
 
     @property
     def finished(self) -> bool:
