@@ -255,6 +255,10 @@ def make_project(n: int, texts, labels, likes, name: str):
         ) as copy:
             for sid, g in gold_rows:
                 copy.write_row((project.pk, sid, "import", g, "", now, now))
+    # What autovacuum does within a minute of a large import (it sets the visibility map, so the gold rows
+    # are read by an index-only scan); the bench measures the steady state, not that minute.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE projects_sample")
     snapshot.rebuild(project)
     return project, user
 

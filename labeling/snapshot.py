@@ -114,7 +114,8 @@ class _Snapshot:
     # Per part: its path, its first row, and the first row of each of its row groups (and the end).
     parts: list[tuple[Path, int, list[int]]]
     columns: set[str]
-    groups: dict[tuple[int, int], pa.Table] = field(default_factory=dict)
+    # (part, row group, columns or None for all): the group as read.
+    groups: dict[tuple[int, int, tuple[str, ...] | None], pa.Table] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:
@@ -128,14 +129,24 @@ class _Snapshot:
                 a, b = bounds[g], bounds[g + 1]
                 if b <= start or a >= stop:
                     continue
-                table = self.groups.get((p, g))
-                if table is None:
+                table = self.groups.get((p, g, None))
+                if table is None and columns:
+                    # Only some columns (a refit's splits): read just those, not the texts.
+                    table = self.groups.get((p, g, columns))
+                    if table is None:
+                        present = [c for c in columns if c in pq.ParquetFile(path).schema_arrow.names]
+                        table = pq.ParquetFile(path).read_row_group(g, columns=present)
+                        with _lock:
+                            self.groups[(p, g, columns)] = table
+                elif table is None:
                     table = pq.ParquetFile(path).read_row_group(g)
                     with _lock:
-                        self.groups[(p, g)] = table
+                        self.groups[(p, g, None)] = table
                 lo, hi = max(start, a) - a, min(stop, b) - a
                 piece = table.slice(lo, hi - lo)
-                pieces.append(piece.select(list(columns)) if columns else piece)
+                pieces.append(
+                    piece.select([c for c in columns if c in piece.column_names]) if columns else piece
+                )
         if not pieces:
             return None
         table = pa.concat_tables(pieces, promote_options="default") if len(pieces) > 1 else pieces[0]
