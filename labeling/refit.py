@@ -31,6 +31,9 @@ COMPARED_MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
 # They are fitted on a seeded sample of this many train rows (and scored on every dev and test row): a
 # comparison, not the project's labels, so it should not cost a second label-model fit at a million rows.
 COMPARED_TRAIN_ROWS = 100_000
+# Past this many samples they are scored after the run is shown, by a task of their own (compare_models),
+# off the edit-to-insight path: the dashboard does not show them, the analysis page adds them when in.
+COMPARED_INLINE_ROWS = 200_000
 # Votes of finished versions (immutable) a worker keeps, so a refit after one edit reads one new column from
 # the database instead of all of them.
 VOTE_CACHE_BYTES = 256 * 1024 * 1024
@@ -156,11 +159,43 @@ def _split_metrics(
         if proba is not None:
             out[name]["calibration"] = calibration(proba[mask], gold[mask])
         if compared is not None:
-            out[name]["models"] = {
-                model: _headline(engine.score_split(p[mask], gold[mask], len(labels)))
-                for model, p in compared.items()
-            }
+            out[name]["models"] = _model_scores(compared, mask, gold, labels)
     return out
+
+
+def _model_scores(compared: dict[str, np.ndarray], mask: np.ndarray, gold: np.ndarray, labels) -> dict:
+    return {
+        model: _headline(engine.score_split(p[mask], gold[mask], len(labels)))
+        for model, p in compared.items()
+    }
+
+
+def compare_models(run_id: int) -> None:
+    """Score the engine's other models beside a finished run's label model (for runs past
+    COMPARED_INLINE_ROWS), from the arrays the run stored: the same label matrix, splits and gold."""
+    run = LabelModelRun.objects.select_related("project").filter(pk=run_id, status=JobStatus.DONE).first()
+    if run is None:
+        return
+    began = time.perf_counter()
+    arrays = run_arrays.load(run)
+    split = np.asarray(arrays.split)
+    gold = np.asarray(arrays.gold, dtype=np.int64)
+    L = np.asarray(arrays.votes, dtype=np.int64).T
+    labels = run.project.labels
+    compared = _compared(len(labels), run.project.seed, L, split)
+    with transaction.atomic():
+        run = LabelModelRun.objects.select_for_update().get(pk=run_id)
+        metrics = dict(run.metrics)
+        for name in ("dev", "test"):
+            if name in metrics:
+                metrics[name] = dict(
+                    metrics[name], models=_model_scores(compared, split == SPLITS[name], gold, labels)
+                )
+        summary = dict(run.summary)
+        summary["seconds"] = dict(
+            summary.get("seconds") or {}, **{"compared models": round(time.perf_counter() - began, 3)}
+        )
+        LabelModelRun.objects.filter(pk=run_id).update(metrics=metrics, summary=summary)
 
 
 def refit(run_id: int) -> None:
@@ -316,7 +351,7 @@ def _compute(run: LabelModelRun, versions) -> None:
     info = model.describe() if hasattr(model, "describe") else {"name": type(model).__name__}
     clock.lap("LF and matrix statistics")
     _stage(run.pk, "comparing with the engine's other models; counting LF pairs")
-    compared = _compared(k, project.seed, L, split)
+    compared = _compared(k, project.seed, L, split) if n <= COMPARED_INLINE_ROWS else None
     clock.lap("compared models")
     both, disagree = engine.pair_counts(L)
     shares = (lambda a: (a / n).tolist()) if n else (lambda a: a.astype(float).tolist())
@@ -349,6 +384,10 @@ def _compute(run: LabelModelRun, versions) -> None:
             predictions=pack(pred.astype(np.int16), compress=True),
         )
     clock.lap("database")
+    if compared is None:
+        from .tasks import compare_models as compare_task
+
+        transaction.on_commit(lambda: compare_task.delay(run.pk))
     log.info("refit %s of project %s (%d x %d): %s", run.pk, project.pk, n, len(usable), clock.seconds)
     keep = LabelModelRun.objects.filter(project=project, status=JobStatus.DONE).values_list("pk", flat=True)
     run_arrays.prune(project.pk, list(keep[: run_arrays.KEEP_RUNS]))

@@ -27,6 +27,11 @@ def refit(run_id: int) -> None:
     refit_service.refit(run_id)
 
 
+@shared_task(name="labeling.compare_models", acks_late=True)
+def compare_models(run_id: int) -> None:
+    refit_service.compare_models(run_id)
+
+
 @shared_task(name="labeling.build_export", acks_late=True)
 def build_export(job_id: int) -> None:
     from . import export_jobs
