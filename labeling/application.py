@@ -100,8 +100,17 @@ def _service_votes(version: LFVersion, table: pa.Table, first_row: int) -> np.nd
 FAST_KINDS = ("field", "keyword", "regex", "predictions")
 
 
-def _bounds(n: int, chunk_rows: int | None) -> list[tuple[int, int]]:
-    size = max(1, chunk_rows or settings.CHORUS_APPLY_CHUNK_ROWS)
+# An application of this many versions or fewer (an edit) takes chunks this many times larger: its work per
+# row is small, so fewer tasks (one per worker at a million rows) beat their per-task round trips.
+SMALL_APPLICATION = 2
+SMALL_APPLICATION_FACTOR = 4
+
+
+def _bounds(n: int, chunk_rows: int | None, versions: int) -> list[tuple[int, int]]:
+    size = chunk_rows or settings.CHORUS_APPLY_CHUNK_ROWS * (
+        SMALL_APPLICATION_FACTOR if versions <= SMALL_APPLICATION else 1
+    )
+    size = max(1, size)
     return [(s, min(s + size, n)) for s in range(0, n, size)] or [(0, 0)]
 
 
@@ -117,7 +126,6 @@ def start(version_id: int, chunk_rows: int | None = None) -> None:
     if project_id is None:
         return
     n = sample_count(project_id)
-    bounds = _bounds(n, chunk_rows)
     with transaction.atomic():
         ids = list(
             LFVersion.objects.select_for_update(of=("self",), skip_locked=True)
@@ -130,6 +138,7 @@ def start(version_id: int, chunk_rows: int | None = None) -> None:
         )
         if not ids:
             return
+        bounds = _bounds(n, chunk_rows, len(ids))
         LFVersion.objects.filter(pk__in=ids).update(
             status=JobStatus.RUNNING, processed=0, message="", n_rows=n
         )
