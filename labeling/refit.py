@@ -383,7 +383,7 @@ def _compute(run: LabelModelRun, versions) -> None:
             lf_stats=lf_stats,
             conflict_rows=[int(r) for r in conflict_rows],
             conflict_detail={"votes": V[conflict_rows].tolist(), "predicted": pred[conflict_rows].tolist()},
-            probabilities=pack(proba),
+            probabilities=pack(proba, compress=True),
             predictions=pack(pred.astype(np.int16), compress=True),
         )
     clock.lap("database")
