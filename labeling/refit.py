@@ -33,7 +33,7 @@ COMPARED_MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
 COMPARED_TRAIN_ROWS = 100_000
 # Past this many samples they are scored after the run is shown, by a task of their own (compare_models),
 # off the edit-to-insight path: the dashboard does not show them, the analysis page adds them when in.
-COMPARED_INLINE_ROWS = 200_000
+COMPARED_INLINE_ROWS = 50_000
 # Votes of finished versions (immutable) a worker keeps, so a refit after one edit reads one new column from
 # the database instead of all of them.
 VOTE_CACHE_BYTES = 256 * 1024 * 1024
