@@ -188,7 +188,7 @@ CHORUS_MAX_TEXT_CHARS = env_int("CHORUS_MAX_TEXT_CHARS", 100_000)
 CHORUS_MAX_DECOMPRESSED_BYTES = env_int("CHORUS_MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024)
 CHORUS_MAX_COMPRESSION_RATIO = env_int("CHORUS_MAX_COMPRESSION_RATIO", 200)
 # One LF application is cut into chunks of this many rows, spread over the workers.
-CHORUS_APPLY_CHUNK_ROWS = env_int("CHORUS_APPLY_CHUNK_ROWS", 200_000)
+CHORUS_APPLY_CHUNK_ROWS = env_int("CHORUS_APPLY_CHUNK_ROWS", 125_000)
 # Hosts that external-service labeling functions may call ("*" for any); empty: none.
 CHORUS_SERVICE_HOSTS = env_list("CHORUS_SERVICE_HOSTS", "")
 # A code LF runs in sandboxed processes: wall-clock seconds per batch, and memory per process.

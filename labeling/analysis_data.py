@@ -90,7 +90,7 @@ def _previous(run: LabelModelRun) -> LabelModelRun | None:
     return (
         done_runs(run.project_id)
         .filter(Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, pk__lt=run.pk))
-        .only("id", "lf_stats", "summary", "metrics", "created_at")
+        .only("id", "number", "lf_stats", "summary", "metrics", "created_at")
         .first()
     )
 
@@ -421,7 +421,15 @@ def compare(older: LabelModelRun, newer: LabelModelRun) -> dict:
 def history_view(project, a_id="", b_id="") -> dict:
     runs = list(
         done_runs(project).only(
-            "id", "created_at", "started_at", "finished_at", "coverage", "metrics", "lf_stats", "lf_versions"
+            "id",
+            "number",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "coverage",
+            "metrics",
+            "lf_stats",
+            "lf_versions",
         )[:HISTORY_RUNS]
     )
     runs.reverse()  # oldest first, left to right

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from projects.models import JobStatus, Sample
+from projects.models import JobStatus
 
 from . import annotator_sources, engine, run_arrays
-from .models import LabelModelRun, LFVersion, pack
-from .services import current_versions, project_columns, queue_application
+from .engine.majority import predict_from_scores
+from .engine.sources import row_has_vote
+from .models import LabelModelRun, LFVersion, pack, unpack
+from .services import current_versions, project_columns, queue_application, sample_count
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,17 @@ CONFLICT_ROWS = 500
 CALIBRATION_BINS = 10
 # The engine's models scored beside the label model, each with its default settings.
 COMPARED_MODELS = ("majority_vote", "dawid_skene", "matrix_completion")
+# They are fitted on a seeded sample of this many train rows (and scored on every dev and test row): a
+# comparison, not the project's labels, so it should not cost a second label-model fit at a million rows.
+COMPARED_TRAIN_ROWS = 100_000
+# Past this many samples they are scored after the run is shown, by a task of their own (compare_models),
+# off the edit-to-insight path: the dashboard does not show them, the analysis page adds them when in.
+COMPARED_INLINE_ROWS = 50_000
+# Votes of finished versions (immutable) a worker keeps, so a refit after one edit reads one new column from
+# the database instead of all of them.
+VOTE_CACHE_BYTES = 256 * 1024 * 1024
+_votes: dict[int, np.ndarray] = {}
+_votes_lock = threading.Lock()
 
 
 def _stage(run_id: int, text: str) -> None:
@@ -86,15 +101,21 @@ def _headline(s) -> dict:
 
 
 def _compared(k: int, seed: int, L: np.ndarray, split: np.ndarray):
-    """Each other model of the engine, fitted on train with its defaults: its predictions on dev and test."""
+    """Each other model of the engine, fitted on (a seeded sample of) train with its defaults: its
+    predictions on dev and test."""
     from .engine import LabelModel
 
-    train = split == SPLITS["train"]
+    train = np.flatnonzero(split == SPLITS["train"])
+    if train.size == 0:
+        train = np.arange(len(split))
+    if train.size > COMPARED_TRAIN_ROWS:
+        train = np.sort(np.random.default_rng(seed).choice(train, COMPARED_TRAIN_ROWS, replace=False))
+    fit_on = L[train]
     scored = np.isin(split, (SPLITS["dev"], SPLITS["test"]))
     out = {}
     for name in COMPARED_MODELS:
         model = LabelModel(cardinality=k, seed=seed, model=name)
-        model.fit(L[train] if train.any() else L)
+        model.fit(fit_on)
         if model.fallback and name != "majority_vote":
             continue  # too few LFs for a learned model: it would be majority vote again
         pred = np.full(len(split), -1, dtype=np.int64)
@@ -139,11 +160,43 @@ def _split_metrics(
         if proba is not None:
             out[name]["calibration"] = calibration(proba[mask], gold[mask])
         if compared is not None:
-            out[name]["models"] = {
-                model: _headline(engine.score_split(p[mask], gold[mask], len(labels)))
-                for model, p in compared.items()
-            }
+            out[name]["models"] = _model_scores(compared, mask, gold, labels)
     return out
+
+
+def _model_scores(compared: dict[str, np.ndarray], mask: np.ndarray, gold: np.ndarray, labels) -> dict:
+    return {
+        model: _headline(engine.score_split(p[mask], gold[mask], len(labels)))
+        for model, p in compared.items()
+    }
+
+
+def compare_models(run_id: int) -> None:
+    """Score the engine's other models beside a finished run's label model (for runs past
+    COMPARED_INLINE_ROWS), from the arrays the run stored: the same label matrix, splits and gold."""
+    run = LabelModelRun.objects.select_related("project").filter(pk=run_id, status=JobStatus.DONE).first()
+    if run is None:
+        return
+    began = time.perf_counter()
+    arrays = run_arrays.load(run)
+    split = np.asarray(arrays.split)
+    gold = np.asarray(arrays.gold, dtype=np.int64)
+    L = np.asarray(arrays.votes, dtype=np.int64).T
+    labels = run.project.labels
+    compared = _compared(len(labels), run.project.seed, L, split)
+    with transaction.atomic():
+        run = LabelModelRun.objects.select_for_update().get(pk=run_id)
+        metrics = dict(run.metrics)
+        for name in ("dev", "test"):
+            if name in metrics:
+                metrics[name] = dict(
+                    metrics[name], models=_model_scores(compared, split == SPLITS[name], gold, labels)
+                )
+        summary = dict(run.summary)
+        summary["seconds"] = dict(
+            summary.get("seconds") or {}, **{"compared models": round(time.perf_counter() - began, 3)}
+        )
+        LabelModelRun.objects.filter(pk=run_id).update(metrics=metrics, summary=summary)
 
 
 def refit(run_id: int) -> None:
@@ -152,10 +205,11 @@ def refit(run_id: int) -> None:
     if run is None or run.status != JobStatus.QUEUED:
         return
     project = run.project
-    versions = list(current_versions(project))
+    # Without the vote arrays: label_matrix reads only those this worker does not hold yet.
+    versions = list(current_versions(project).defer("votes"))
     if any(v.status in (JobStatus.QUEUED, JobStatus.RUNNING) for v in versions):
         return  # the last application to finish asks for this run again
-    n = Sample.objects.filter(project=project).count()
+    n = sample_count(project)
     short = [v for v in versions if v.status == JobStatus.DONE and v.n_rows != n]
     if short:
         # Votes from before the latest import: re-apply those versions; their completion asks again.
@@ -180,7 +234,48 @@ def refit(run_id: int) -> None:
         )
 
 
+def label_matrix(versions, n: int) -> np.ndarray:
+    """The label matrix of a refit: n rows x one column per version, in the order given, -1 abstain (int64).
+
+    Column-major (one source's votes contiguous): the pair counts and the stored arrays read it by column.
+    Each version's votes are immutable once applied, so a worker keeps them (VOTE_CACHE_BYTES) and reads
+    from the database only the columns it has not seen: after an edit, the new version's.
+    """
+    if not n or not versions:
+        return np.zeros((n, len(versions)), dtype=np.int64)
+    with _votes_lock:
+        columns = {v.pk: _votes[v.pk] for v in versions if v.pk in _votes and len(_votes[v.pk]) == n}
+    missing = [v.pk for v in versions if v.pk not in columns]
+    if missing:
+        for pk, data in LFVersion.objects.filter(pk__in=missing).values_list("pk", "votes"):
+            columns[pk] = unpack(data)
+        with _votes_lock:
+            for pk in missing:
+                _votes.pop(pk, None)
+                _votes[pk] = columns[pk]
+            while len(_votes) > 1 and sum(a.nbytes for a in _votes.values()) > VOTE_CACHE_BYTES:
+                del _votes[next(iter(_votes))]  # the oldest first
+    L = np.empty((len(versions), n), dtype=np.int64)
+    for j, v in enumerate(versions):
+        L[j] = columns[v.pk]
+    return L.T
+
+
+class _Clock:
+    """Seconds spent in each stage of a refit, logged and kept in the run's summary."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def _compute(run: LabelModelRun, versions) -> None:
+    clock = _Clock()
     project = run.project
     labels = project.labels
     k = len(labels)
@@ -196,23 +291,29 @@ def _compute(run: LabelModelRun, versions) -> None:
             status=JobStatus.FAILED, message=reason, finished_at=timezone.now(), stage=""
         )
         return
-    # Column-major (one LF's votes contiguous): the pair counts and the stored arrays read it by column.
-    L = (
-        np.stack([v.vote_array().astype(np.int64) for v in usable], axis=0).T
-        if n and usable
-        else np.zeros((n, len(usable)), dtype=np.int64)
-    )
+    clock.lap("gold and splits")
+    L = label_matrix(usable, n)
     # Annotators as sources (the project's switch): their columns after the LFs', for the label model only.
     L_fit, modes, annotators = annotator_sources.for_refit(project, L)
+    clock.lap("label matrix")
     _stage(
         run.pk, f"fitting the label model on {int((split == 0).sum()):,} train samples × {len(usable)} LFs"
     )
     model = _fit(k, project.seed, project.label_model, L_fit, split, gold, modes)
-    proba = model.predict_proba(L_fit).astype(np.float32)
-    pred = model.predict(L_fit, tie_policy=TIE_POLICY)
+    clock.lap("label model fit")
+    full_proba = model.predict_proba(L_fit)
+    # As model.predict does, from the probabilities already computed: a row without votes is uninformative.
+    scores = np.where(row_has_vote(L_fit)[:, None], full_proba, 0.0)
+    pred = predict_from_scores(scores, TIE_POLICY, model.prior, model.seed)
+    proba = full_proba.astype(np.float32)
+    del full_proba, scores
+    clock.lap("label model predict")
     _stage(run.pk, "scoring against gold labels")
-    stats = engine.lf_stats(L, gold)
-    whole = engine.matrix_stats(L, gold)
+    # The statistics, pair counts and stored arrays read the votes in the dtype the run arrays keep (int8 for
+    # up to 127 classes): an eighth of the int64 matrix the label model takes, so every pass is that cheaper.
+    V = L.astype(run_arrays.vote_dtype(k))
+    stats = engine.lf_stats(V, gold)
+    whole = engine.matrix_stats(V, gold)
     learned = getattr(model, "learned_accuracies", None)
     lf_stats = []
     for j, (v, s) in enumerate(zip(usable, stats, strict=True)):
@@ -237,7 +338,7 @@ def _compute(run: LabelModelRun, versions) -> None:
                 else float(learned[j]),
             }
         )
-    _, _, conflicted = engine.analysis.row_masks(L)
+    _, _, conflicted = engine.analysis.row_masks(V)
     predicted = np.bincount(pred[pred >= 0], minlength=k) if n else np.zeros(k, dtype=int)
     summary = {
         "n": n,
@@ -257,15 +358,21 @@ def _compute(run: LabelModelRun, versions) -> None:
         "skipped_lfs": [{"name": v.lf.name, "status": v.status, "message": v.message} for v in skipped],
     }
     info = model.describe() if hasattr(model, "describe") else {"name": type(model).__name__}
+    clock.lap("LF and matrix statistics")
     _stage(run.pk, "comparing with the engine's other models; counting LF pairs")
-    compared = _compared(k, project.seed, L_fit, split)
-    both, disagree = engine.pair_counts(L)
+    compared = _compared(k, project.seed, L_fit, split) if n <= COMPARED_INLINE_ROWS else None
+    clock.lap("compared models")
+    both, disagree = engine.pair_counts(V)
     shares = (lambda a: (a / n).tolist()) if n else (lambda a: a.astype(float).tolist())
     conflict_rows = np.flatnonzero(conflicted)[:CONFLICT_ROWS]
     # Before the run shows as done, so a drill-down never finds it without its arrays.
     _stage(run.pk, "storing the per-sample arrays")
     run.lf_stats = lf_stats
-    run_arrays.write(run, votes=L.T, gold=gold, split=split, pred=pred, proba=proba)
+    metrics = _split_metrics(pred, split, gold, labels, proba, compared)
+    clock.lap("pair counts and metrics")
+    run_arrays.write(run, votes=V.T, gold=gold, split=split, pred=pred, proba=proba)
+    clock.lap("run arrays")
+    summary["seconds"] = clock.seconds
     with transaction.atomic():
         LabelModelRun.objects.filter(pk=run.pk).update(
             status=JobStatus.DONE,
@@ -276,14 +383,20 @@ def _compute(run: LabelModelRun, versions) -> None:
             model=info,
             coverage=whole.coverage,
             summary=summary,
-            metrics=_split_metrics(pred, split, gold, labels, proba, compared),
+            metrics=metrics,
             conflict_matrix=shares(disagree),
             overlap_matrix=shares(both),
             lf_stats=lf_stats,
             conflict_rows=[int(r) for r in conflict_rows],
-            conflict_detail={"votes": L[conflict_rows].tolist(), "predicted": pred[conflict_rows].tolist()},
-            probabilities=pack(proba),
-            predictions=pack(pred.astype(np.int16)),
+            conflict_detail={"votes": V[conflict_rows].tolist(), "predicted": pred[conflict_rows].tolist()},
+            probabilities=pack(proba, compress=True),
+            predictions=pack(pred.astype(np.int16), compress=True),
         )
+    clock.lap("database")
+    if compared is None:
+        from .tasks import compare_models as compare_task
+
+        transaction.on_commit(lambda: compare_task.delay(run.pk))
+    log.info("refit %s of project %s (%d x %d): %s", run.pk, project.pk, n, len(usable), clock.seconds)
     keep = LabelModelRun.objects.filter(project=project, status=JobStatus.DONE).values_list("pk", flat=True)
     run_arrays.prune(project.pk, list(keep[: run_arrays.KEEP_RUNS]))

@@ -124,6 +124,7 @@ class RunSummaryOutput(serializers.ModelSerializer):
         model = LabelModelRun
         fields = [
             "id",
+            "number",
             "project",
             "status",
             "stage",

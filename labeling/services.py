@@ -13,7 +13,7 @@ import threading
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from projects import audit
@@ -142,14 +142,22 @@ def project_texts(project: Project) -> list[str]:
     return list(Sample.objects.filter(project=project).order_by("row").values_list("text", flat=True))
 
 
+def sample_count(project: Project | int) -> int:
+    """How many samples the project has. Rows are dense (0..n-1), so the last row + 1: one probe of the
+    (project, row) index, where count(*) reads every row (half a second at a million samples)."""
+    project_id = project if isinstance(project, int) else project.pk
+    last = Sample.objects.filter(project_id=project_id).aggregate(last=Max("row"))["last"]
+    return 0 if last is None else last + 1
+
+
 def project_columns(project: Project) -> tuple[np.ndarray, np.ndarray]:
     """Split code (0 train, 1 dev, 2 test) and gold label (-1 none) per row, in row order.
 
     Splits come from the snapshot and gold from the (few) hand-labeled rows, so this does not read every
     sample from the database.
     """
-    n = Sample.objects.filter(project=project).count()
-    split = snapshot.load(project, n).column("split").to_numpy(zero_copy_only=False).astype(np.int8)
+    n = sample_count(project)
+    split = snapshot.column(project, "split", n).astype(np.int8)
     return split, gold_array(project, n)
 
 
@@ -181,7 +189,7 @@ def preview_lf(*, project: Project, kind, label, config, exclude_lf: LabelingFun
             f"a preview is available for {', '.join(PREVIEW_KINDS)} labeling functions", "kind"
         )
     kind, index, clean = _clean_definition(project, kind, label, config)
-    total = Sample.objects.filter(project=project).count()
+    total = sample_count(project)
     table = snapshot.load(project, total)
     rows = np.arange(total)
     if kind == "code" and total > CODE_PREVIEW_ROWS:

@@ -1,8 +1,8 @@
 """A columnar snapshot of each project's samples (Parquet), which workers read instead of the database.
 
 One Parquet part per import (rows first..last), so an import appends a part rather than rewriting the
-whole project. Workers keep the loaded table in memory, keyed by the parts on disk, so a resource is read
-once per worker, not once per chunk. A snapshot that does not match the database (samples made outside an
+whole project. A part is cut into row groups; a process reads the groups its work touches and keeps them
+in memory, keyed by the parts on disk, so a chunk task reads only its rows, and only the first time. A snapshot that does not match the database (samples made outside an
 import, or a missing folder) is rebuilt from the database.
 """
 
@@ -12,8 +12,10 @@ import io
 import json
 import shutil
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -25,9 +27,13 @@ from django.db import connection
 from projects.models import Project, Sample
 
 READ_BATCH = 20_000
+# Rows per Parquet row group: a worker reads only the groups of the rows its chunks cover.
+ROW_GROUP = 50_000
 SPLIT_CODES = {"train": 0, "dev": 1, "test": 2}
 COLUMNS = ("row", "id", "text", "split")
-_cache: dict[int, tuple[tuple, pa.Table]] = {}
+# Projects whose row groups a process keeps in memory (most recently used).
+KEEP_PROJECTS = 2
+_cache: dict[int, _Snapshot] = {}
 _lock = threading.Lock()
 
 
@@ -62,7 +68,7 @@ def _write_part(project: Project, first_row: int, last_row: int) -> int:
     path = folder(project)
     path.mkdir(parents=True, exist_ok=True)
     tmp = path / f".rows-{first_row}.parquet.tmp"
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, row_group_size=ROW_GROUP)
     tmp.replace(path / f"rows-{first_row}.parquet")
     return table.num_rows
 
@@ -176,61 +182,144 @@ def _fingerprint(parts: list[Path]) -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in parts)
 
 
+@dataclass
+class _Snapshot:
+    """What a worker knows of one project's snapshot on disk: its parts' row groups, read on first use."""
+
+    key: tuple
+    # Per part: its path, its first row, and the first row of each of its row groups (and the end).
+    parts: list[tuple[Path, int, list[int]]]
+    columns: set[str]
+    # (part, row group, columns or None for all): the group as read.
+    groups: dict[tuple[int, int, tuple[str, ...] | None], pa.Table] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return self.parts[-1][2][-1] if self.parts else 0
+
+    def read(self, start: int, stop: int, columns: tuple[str, ...] | None = None) -> pa.Table | None:
+        """Rows start..stop-1 as one table (zero-copy slices of the cached row groups)."""
+        pieces = []
+        for p, (path, _first, bounds) in enumerate(self.parts):
+            for g in range(len(bounds) - 1):
+                a, b = bounds[g], bounds[g + 1]
+                if b <= start or a >= stop:
+                    continue
+                table = self.groups.get((p, g, None))
+                if table is None and columns:
+                    # Only some columns (a refit's splits): read just those, not the texts.
+                    table = self.groups.get((p, g, columns))
+                    if table is None:
+                        present = [c for c in columns if c in pq.ParquetFile(path).schema_arrow.names]
+                        table = pq.ParquetFile(path).read_row_group(g, columns=present)
+                        with _lock:
+                            self.groups[(p, g, columns)] = table
+                elif table is None:
+                    table = pq.ParquetFile(path).read_row_group(g)
+                    with _lock:
+                        self.groups[(p, g, None)] = table
+                lo, hi = max(start, a) - a, min(stop, b) - a
+                piece = table.slice(lo, hi - lo)
+                pieces.append(
+                    piece.select([c for c in columns if c in piece.column_names]) if columns else piece
+                )
+        if not pieces:
+            return None
+        table = pa.concat_tables(pieces, promote_options="default") if len(pieces) > 1 else pieces[0]
+        rows = table.column("row").to_numpy() if "row" in table.column_names else None
+        if rows is not None and not np.array_equal(rows, np.arange(start, start + table.num_rows)):
+            return None  # the parts are not the dense rows 0..n-1 they claim to be
+        return table
+
+
+def _open(project: Project, parts: list[Path]) -> _Snapshot | None:
+    """The project's snapshot as its parts' metadata describe it; None if they do not tile rows 0..n-1."""
+    if not parts:
+        return None
+    key = _fingerprint(parts)
+    with _lock:
+        hit = _cache.get(project.pk)
+        if hit is not None and hit.key == key:
+            _cache[project.pk] = _cache.pop(project.pk)  # most recently used last
+            return hit
+    described = []
+    expected = 0
+    columns: set[str] = set()
+    for path in parts:
+        first = int(path.stem.split("-")[1])
+        meta = pq.ParquetFile(path).metadata
+        if first != expected:
+            return None
+        bounds = [first]
+        for g in range(meta.num_row_groups):
+            bounds.append(bounds[-1] + meta.row_group(g).num_rows)
+        described.append((path, first, bounds))
+        columns |= set(meta.schema.names)
+        expected = bounds[-1]
+    snap = _Snapshot(key=key, parts=described, columns=columns)
+    with _lock:
+        _cache[project.pk] = snap
+        while len(_cache) > KEEP_PROJECTS:
+            del _cache[next(iter(_cache))]
+    return snap
+
+
+def _usable(project: Project, n_rows: int) -> _Snapshot:
+    snap = _open(project, _parts(project))
+    if snap is None or snap.num_rows < n_rows or not set(COLUMNS) <= snap.columns:
+        rebuild(project)
+        snap = _open(project, _parts(project))
+    if n_rows and (snap is None or snap.num_rows < n_rows):
+        have = 0 if snap is None else snap.num_rows
+        raise RuntimeError(f"the snapshot of project {project.pk} has {have} rows, expected {n_rows}")
+    return snap  # type: ignore[return-value]
+
+
+def _empty() -> pa.Table:
+    empty = pa.array([], type=pa.large_string())
+    return pa.table(
+        {
+            "row": pa.array([], type=pa.int64()),
+            "id": empty,
+            "text": empty,
+            "split": pa.array([], type=pa.int8()),
+        }
+    )
+
+
+def rows(
+    project: Project, start: int, stop: int, n_rows: int, columns: tuple[str, ...] | None = None
+) -> pa.Table:
+    """Rows start..stop-1 of the project's first n_rows samples (the columns of `load`), read from the row
+    groups that hold them: a worker reads the part of the snapshot its chunks need, once."""
+    if stop <= start or not n_rows:
+        return _empty()
+    snap = _usable(project, n_rows)
+    wanted = None if columns is None else tuple(dict.fromkeys(("row", *columns)))
+    table = snap.read(start, min(stop, n_rows), wanted)
+    if table is None:
+        # Parts that do not hold the rows they claim (written outside an import): rebuild once from the DB.
+        rebuild(project)
+        table = _usable(project, n_rows).read(start, min(stop, n_rows), wanted)
+        if table is None:
+            raise RuntimeError(f"the snapshot of project {project.pk} does not hold rows {start}-{stop - 1}")
+    return table
+
+
 def load(project: Project, n_rows: int) -> pa.Table:
     """Rows 0..n_rows-1 of the project's samples, in order: row, id, text, split (0 train, 1 dev, 2 test),
-    and field:<name> for each other field."""
-    parts = _parts(project)
-    table = _read(project.pk, parts)
-    if (
-        table is None
-        or table.num_rows < n_rows
-        or not _dense(table)
-        or not set(COLUMNS) <= set(table.column_names)
-    ):
-        rebuild(project)
-        parts = _parts(project)
-        table = _read(project.pk, parts)
-    if table is None:
-        empty = pa.array([], type=pa.large_string())
-        return pa.table(
-            {
-                "row": pa.array([], type=pa.int64()),
-                "id": empty,
-                "text": empty,
-                "split": pa.array([], type=pa.int8()),
-            }
-        )
-    if table.num_rows < n_rows:
-        raise RuntimeError(
-            f"the snapshot of project {project.pk} has {table.num_rows} rows, expected {n_rows}"
-        )
-    # Rows past n_rows arrived after this application started; the next application covers them.
-    return table.slice(0, n_rows)
+    and field:<name> for each other field. Rows past n_rows (arrived after an application started) are left
+    to the next application."""
+    return rows(project, 0, n_rows, n_rows)
+
+
+def column(project: Project, name: str, n_rows: int) -> np.ndarray:
+    """One column of rows 0..n_rows-1 as a numpy array (the split codes a refit needs, say)."""
+    if not n_rows:
+        return np.zeros(0, dtype=np.int8 if name == "split" else object)
+    return rows(project, 0, n_rows, n_rows, (name,)).column(name).to_numpy()
 
 
 def version_of(project: Project) -> tuple:
     """Changes whenever the snapshot's files change: a key for what workers derive from it."""
     return _fingerprint(_parts(project))
-
-
-def _dense(table: pa.Table) -> bool:
-    import numpy as np
-
-    rows = table.column("row").to_numpy()
-    return bool(rows.size == 0 or (rows[0] == 0 and np.all(np.diff(rows) == 1)))
-
-
-def _read(project_id: int, parts: list[Path]) -> pa.Table | None:
-    if not parts:
-        return None
-    key = _fingerprint(parts)
-    with _lock:
-        hit = _cache.get(project_id)
-        if hit and hit[0] == key:
-            return hit[1]
-    tables = [pq.read_table(p) for p in parts]
-    table = pa.concat_tables(tables, promote_options="default").combine_chunks()
-    table = table.sort_by("row")
-    with _lock:
-        _cache[project_id] = (key, table)
-    return table

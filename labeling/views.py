@@ -49,7 +49,7 @@ def _lf_list_context(request, project, selected: LabelingFunction | None) -> dic
     )
     run = (
         LabelModelRun.objects.filter(project=project, status=JobStatus.DONE)
-        .only("id", "lf_stats", "finished_at")
+        .only("id", "number", "lf_stats", "finished_at")
         .first()
     )
     stats = {s["lf"]: s for s in run.lf_stats} if run else {}
@@ -254,6 +254,7 @@ def _run_status_context(project, was_active: bool) -> dict:
         LabelModelRun.objects.filter(project=project)
         .only(
             "id",
+            "number",
             "status",
             "stage",
             "message",

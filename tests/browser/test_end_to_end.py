@@ -249,7 +249,7 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
     run = LabelModelRun.objects.filter(project=project).latest("pk")
     assert run.status == "done"
     assert [s["name"] for s in run.lf_stats] == ["check out"]
-    expect(status).to_contain_text(f"Refit #{run.pk} finished")
+    expect(status).to_contain_text(f"Refit #{run.number} finished")
     expect(status).to_contain_text(f"coverage {pct(n_hits / n)} of {n} samples")
     assert status.get_attribute("hx-trigger") is None
     lf_row = page.locator("#lf-list tbody tr", has_text="check out")
@@ -268,7 +268,7 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
     # The dashboard: the LF's figures and the run's, against the CSV.
     page.get_by_role("navigation", name="Project").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    expect(page.locator("#dashboard")).to_contain_text(f"Refit #{run.pk}")
+    expect(page.locator("#dashboard")).to_contain_text(f"Refit #{run.number}")
     assert text_of(page, "#fig-coverage") == pct(n_hits / n)
     expect(page.locator("#whole-title + .figures")).to_contain_text(
         f"coverage: {n_hits} of {n} samples have a vote"
@@ -328,7 +328,7 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
     rerun = LabelModelRun.objects.filter(project=project).latest("pk")
     assert rerun.pk > run.pk
     expect(page.locator("#dashboard > p.muted").first).to_contain_text(
-        f"Refit #{rerun.pk}, finished", timeout=45_000
+        f"Refit #{rerun.number}, finished", timeout=45_000
     )
     expect(page.locator("#run-status")).not_to_have_class(re.compile(r"\bactive\b"))
     if was_active:

@@ -33,3 +33,48 @@ def test_saving_an_lf_applies_it_and_refits(worker, project, alice):
     assert probs.shape == (6, 2)
     assert np.allclose(probs.sum(axis=1), 1)
     assert [s["name"] for s in run.lf_stats] == ["my", "song"]
+
+
+def test_a_large_run_scores_the_compared_models_after_it_is_shown(
+    project, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    from labeling import refit
+    from tests.labeling.helpers import apply_and_refit
+
+    texts = [
+        "check out my channel",
+        "great song",
+        "subscribe my channel",
+        "love this song",
+        "my song",
+        "my video",
+    ]
+    make_samples(project, texts * 4, splits=["train", "dev", "test"] * 8, gold=[1, 0, 1, 0, 0, 1] * 4)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.create_lf(
+            project=project, user=alice, name="my", kind="regex", label="SPAM", config={"pattern": "my"}
+        )
+        services.create_lf(
+            project=project,
+            user=alice,
+            name="song",
+            kind="keyword",
+            label="HAM",
+            config={"keywords": ["song"]},
+        )
+    inline = apply_and_refit(project)
+    assert set(inline.metrics["dev"]["models"]) >= {"majority_vote"}
+
+    monkeypatch.setattr(refit, "COMPARED_INLINE_ROWS", 0)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.request_refit(project=project, force=True)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        refit.refit(run.pk)
+    run.refresh_from_db()
+    assert run.status == "done" and "models" not in run.metrics["dev"]
+    assert len(callbacks) == 1  # the comparison task, sent once the run is stored
+    refit.compare_models(run.pk)
+    run.refresh_from_db()
+    for name in ("dev", "test"):
+        assert run.metrics[name]["models"] == inline.metrics[name]["models"]
+    assert run.metrics["dev"]["accuracy"] == inline.metrics["dev"]["accuracy"]

@@ -351,7 +351,7 @@ def test_run_status_polls_while_a_run_is_queued_and_stops_when_done(client, proj
     done = client.get(url + "?was=active", HTTP_HX_REQUEST="true")
     html = done.content.decode()
     assert "every" not in html and "hx-get" not in html
-    assert f"Refit #{run.pk} finished" in html
+    assert f"Refit #{run.number} finished" in html
     # The pages that listen refresh once, when a polling fragment sees the end.
     assert "chorus:run-finished" in done["HX-Trigger"]
     assert "HX-Trigger" not in client.get(url, HTTP_HX_REQUEST="true")

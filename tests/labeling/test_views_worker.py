@@ -89,5 +89,5 @@ def test_edit_makes_version_2_and_deactivating_or_deleting_leaves_the_lf_out_of_
     run = _run_with(project, [song.current_id])
     assert [s["name"] for s in run.lf_stats] == ["song"]
     dashboard = client.get(reverse("dashboard", args=[project.pk])).content.decode()
-    assert f"Refit #{run.pk}" in dashboard
+    assert f"Refit #{run.number}" in dashboard
     assert f'id="lf-stat-{check.pk}"' not in dashboard and f'id="lf-stat-{my.pk}"' not in dashboard
