@@ -8,6 +8,8 @@ import, or a missing folder) is rebuilt from the database.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import shutil
@@ -163,19 +165,34 @@ def _columns_row_by_row(project: Project, first_row: int, last_row: int) -> pa.T
     return pa.table(columns)
 
 
+@contextlib.contextmanager
+def _writing(project: Project):
+    """One writer of a project's snapshot at a time, across processes: an import's append and a refit's
+    rebuild used to meet, and the rebuild's rmtree failed on the part the append had just written."""
+    path = folder(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def append(project: Project, first_row: int, count: int) -> None:
     """Add the rows of one import to the snapshot (called after the import commits)."""
     if count:
-        _write_part(project, first_row, first_row + count - 1)
+        with _writing(project):
+            _write_part(project, first_row, first_row + count - 1)
 
 
 def rebuild(project: Project) -> None:
-    path = folder(project)
-    if path.exists():
-        shutil.rmtree(path)
-    n = Sample.objects.filter(project=project).count()
-    if n:
-        _write_part(project, 0, n - 1)
+    with _writing(project) as path:
+        if path.exists():
+            shutil.rmtree(path)
+        n = Sample.objects.filter(project=project).count()
+        if n:
+            _write_part(project, 0, n - 1)
 
 
 def _fingerprint(parts: list[Path]) -> tuple:

@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -186,7 +187,11 @@ class _Capped(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.inner.read(len(buffer))
+        try:
+            data = self.inner.read(len(buffer))
+        except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as exc:
+            # A truncated download or a damaged file: say so, rather than "an internal error".
+            _fail(f"{self.what} is damaged or cut short ({exc}); nothing was imported")
         n = len(data)
         buffer[:n] = data
         self.out += n
@@ -230,7 +235,11 @@ def open_plain(path, filename: str) -> Iterator[Opened]:
             capped = _Capped(inner, raw.tell, "the gzip file")
             yield Opened(io.BufferedReader(capped, CHUNK), base, size, raw.tell)
         elif head.startswith(ZIP_MAGIC) and Path(base).suffix.lower() not in (".xlsx", ".docx"):
-            with zipfile.ZipFile(raw) as archive:
+            try:
+                archive = zipfile.ZipFile(raw)
+            except (zipfile.BadZipFile, EOFError, OSError) as exc:
+                _fail(f"{Path(filename).name!r} is not a readable zip file ({exc}); nothing was imported")
+            with archive:
                 member = _only_member(archive, filename)
                 _check_declared(member)
                 inner = archive.open(member)
@@ -278,8 +287,8 @@ def sniff_type(head: bytes, fmt: str) -> None:
     """Refuse a file whose first bytes say it is something else (an image, a program, another archive)."""
     if fmt == "parquet":
         if not head.startswith(PARQUET_MAGIC):
-            what = _what(head) or "not a Parquet file"
-            _fail(f"the file is {what}, not Parquet")
+            what = _what(head)
+            _fail(f"the file is {what}, not Parquet" if what else "the file is not a Parquet file")
         return
     what = _what(head)
     if what or head.startswith(PARQUET_MAGIC):
@@ -424,7 +433,10 @@ def csv_records(lines: Iterator[str], wanted: list[str], delimiter: str | None) 
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # a blank line
         if len(values) != width:
-            _fail(f"line {start}: the row has {len(values)} fields but the header has {width}", line=start)
+            _fail(
+                f"line {start}: the row has {len(values)} field{'s' if len(values) != 1 else ''} but the header has {width}",
+                line=start,
+            )
         yield start, dict(zip(header, values, strict=True))
 
 

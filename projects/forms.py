@@ -26,8 +26,11 @@ class ProjectForm(forms.Form):
 
 
 class UploadForm(forms.Form):
+    # The upload service checks presence and emptiness with its own messages; Django's would repeat them.
     file = forms.FileField(
-        help_text="CSV/TSV with a header row, a JSON array, JSONL or Parquet; .gz or .zip too."
+        required=False,
+        allow_empty_file=True,
+        help_text="CSV/TSV with a header row, a JSON array, JSONL or Parquet; .gz or .zip too.",
     )
     encoding = forms.CharField(required=False)
 

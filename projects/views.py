@@ -110,8 +110,10 @@ def _remaining(project, user) -> str:
 def import_samples(request, pk):
     """Step 1: the file. It is stored once, for this session, and step 2 maps its fields."""
     project = project_for(request.user, pk, "import")
-    form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST":
+    posted = request.method == "POST"
+    form = UploadForm(request.POST if posted else None, request.FILES if posted else None)
+    if posted:
+        form.full_clean()  # the upload service's problems are added to the form's errors below
         try:
             staged = uploads.stage(
                 request.session, project, request.FILES.get("file"), request.POST.get("encoding")

@@ -174,3 +174,48 @@ def test_a_failing_chunk_marks_the_version_failed_with_the_message(
     failed = LFVersion.objects.get(pk=version.pk)
     assert failed.status == "failed"
     assert "missing )" in failed.message
+
+
+def test_an_append_and_a_rebuild_at_once_do_not_break_each_other(transactional_db, alice, monkeypatch):
+    """An import's append and a refit's rebuild in two processes used to meet: the rebuild's rmtree failed
+    with "Directory not empty" on the part the append had just written. Threads stand in for processes
+    here (each opens the lock file itself, so each holds its own flock)."""
+    import threading
+
+    from django.db import connection
+
+    from tests.conftest import make_project
+
+    project = make_project(alice)
+    make_samples(project, TEXTS)
+    errors = []
+    # Slow the writers so their critical sections overlap unless something keeps them apart.
+    real_write = snapshot._write_part
+
+    def slow_write(*args):
+        result = real_write(*args)
+        threading.Event().wait(0.005)
+        return result
+
+    monkeypatch.setattr(snapshot, "_write_part", slow_write)
+
+    def hammer(work):
+        try:
+            for _ in range(25):
+                work()
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever broke
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=hammer, args=(lambda: snapshot.rebuild(project),)),
+        threading.Thread(target=hammer, args=(lambda: snapshot.append(project, 30, len(TEXTS) - 30),)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    texts = list(Sample.objects.filter(project=project).order_by("row").values_list("text", flat=True))
+    assert snapshot.rows(project, 0, len(TEXTS), len(TEXTS)).column("text").to_pylist() == texts

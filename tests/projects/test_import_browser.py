@@ -60,6 +60,18 @@ def test_step_one_says_when_the_encoding_is_wrong(client, project, bob):
     assert "choose the file&#x27;s encoding" in response.content.decode()
 
 
+def test_step_one_says_once_that_a_file_is_empty_or_missing(client, project, bob):
+    client.force_login(bob)
+    url = reverse("import_samples", args=[project.pk])
+    empty = client.post(url, {"file": SimpleUploadedFile("empty.csv", b"")}).content.decode()
+    assert empty.count("the file is empty") == 1 and "The submitted file is empty" not in empty
+    missing = client.post(url, {}).content.decode()
+    assert (
+        "choose a CSV, TSV, JSON, JSONL or Parquet file" in missing
+        and "This field is required" not in missing
+    )
+
+
 def test_skipped_duplicates_are_reported_on_the_job_page(worker, client, project, bob):
     make_samples(project, ["old one", "old two"])
     existing = list(Sample.objects.filter(project=project).values_list("external_id", flat=True))

@@ -137,6 +137,17 @@ def test_a_gzip_bomb_is_stopped_while_unpacking(ham_spam, user):
     assert "looks like a zip bomb" in problem["message"]
 
 
+def test_a_cut_short_or_damaged_compressed_file_is_named_and_writes_nothing(ham_spam, user):
+    whole = gzip.compress(b"text\n" + b"a line of text\n" * 2000)
+    problem = failed(ham_spam, user, whole[: len(whole) // 2], name="cut.csv.gz")
+    assert problem["message"].startswith("the gzip file is damaged or cut short")
+    problem = failed(ham_spam, user, b"\x1f\x8b\x08\x00garbage", name="bad.csv.gz")
+    assert problem["message"].startswith("the gzip file is damaged or cut short")
+    problem = failed(ham_spam, user, b"PK\x03\x04garbage", name="bad.zip")
+    assert problem["message"].startswith("'bad.zip' is not a readable zip file")
+    assert texts(ham_spam) == []
+
+
 @override_settings(CHORUS_MAX_DECOMPRESSED_BYTES=1000)
 def test_a_compressed_file_over_the_unpacked_limit_is_refused(ham_spam, user):
     problem = failed(ham_spam, user, zipped("s.csv", b"text\n" + b"word\n" * 500), name="s.zip")
@@ -157,7 +168,7 @@ def test_a_file_of_another_type_is_named_for_what_it_is(ham_spam, user):
     problem = failed(ham_spam, user, png, name="photo.csv")
     assert problem["message"] == "the file is a PNG image, not CSV; choose the file's format"
     problem = failed(ham_spam, user, b"text\nnot parquet\n", name="s.parquet")
-    assert problem["message"] == "the file is not a Parquet file, not Parquet"
+    assert problem["message"] == "the file is not a Parquet file"
 
 
 # --- encodings --------------------------------------------------------------------------------------------------
