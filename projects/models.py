@@ -200,6 +200,9 @@ class Annotation(models.Model):
     label = models.SmallIntegerField(null=True, blank=True)
     # Why the annotator skipped (only for skips).
     reason = models.CharField(max_length=200, blank=True)
+    # What this label replaced ({"label", "reason"}), so the labeling page's undo puts it back; None when
+    # the annotation is new (undo removes it then).
+    previous = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -461,10 +461,12 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None, reaso
     reason = (reason or "").strip() if label is None else ""
     if len(reason) > 200:
         raise ServiceError("a skip reason can have at most 200 characters", "reason")
+    defaults = {"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN}
+    old = Annotation.objects.filter(sample=sample, annotator=user).values_list("label", "reason").first()
+    if old is not None and old != (label, reason):
+        defaults["previous"] = {"label": old[0], "reason": old[1]}  # for one undo
     annotation, created = Annotation.objects.update_or_create(
-        sample=sample,
-        annotator=user,
-        defaults={"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN},
+        sample=sample, annotator=user, defaults=defaults
     )
     audit.record(
         project,
@@ -476,6 +478,34 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None, reaso
         skipped=label is None,
     )
     _release_claim(sample, user)
+    if _refresh_gold(sample):
+        _gold_changed(project, sample)
+    return annotation
+
+
+@transaction.atomic
+def undo_annotation(*, project: Project, sample: Sample, user) -> Annotation | None:
+    """The labeling page's undo: a changed label goes back to what it was; a new one is removed (None)."""
+    annotation = (
+        Annotation.objects.select_for_update().filter(project=project, sample=sample, annotator=user).first()
+    )
+    if annotation is None or annotation.previous is None:
+        remove_annotation(project=project, sample=sample, user=user)
+        return None
+    annotation.label = annotation.previous.get("label")
+    annotation.reason = annotation.previous.get("reason") or ""
+    annotation.previous = None
+    annotation.save(update_fields=["label", "reason", "previous", "updated_at"])
+    audit.record(
+        project,
+        user,
+        "label.changed",
+        annotation,
+        target_label=sample.external_id,
+        label_name=project.label_name(annotation.label),
+        skipped=annotation.label is None,
+        undo=True,
+    )
     if _refresh_gold(sample):
         _gold_changed(project, sample)
     return annotation

@@ -348,8 +348,10 @@ def _label_post(request, project):
     show = None  # the sample to show next; None means the queue's head
     try:
         if "undo" in request.POST:
-            services.remove_annotation(project=project, sample=sample, user=user)
-            status = {"kind": "undone", "sample": sample}
+            restored = services.undo_annotation(project=project, sample=sample, user=user)
+            status = {"kind": "undone", "sample": sample, "restored": restored}
+            if restored is not None:
+                status["label"] = project.label_name(restored.label)
             show = sample
         elif "skip" in request.POST:
             reason = request.POST.get("reason") or request.POST.get("reason_choice") or ""
@@ -422,6 +424,10 @@ def _status_text(status: dict) -> str:
         return f"Saved {status['label']} for sample {sample}."
     if status["kind"] == "skipped":
         return f"Skipped sample {sample}."
+    restored = status.get("restored")
+    if restored is not None:
+        what = "skip" if restored.label is None else f"{status['label']} label"
+        return f"Put back your {what} on sample {sample}."
     return f"Removed your label on sample {sample}; label it again."
 
 

@@ -123,6 +123,20 @@ def test_undo_removes_my_last_label_and_shows_that_sample_again(client, project,
     assert "Removed your label on sample s0" in response.content.decode()
 
 
+def test_undo_after_a_change_puts_the_old_label_back(client, project, charlie):
+    (first,) = make_samples(project, ["a"])
+    client.force_login(charlie)
+    _label(client, project, first, 0)
+    _label(client, project, first, 1)
+    assert _mine(project, charlie) == {"s0": 1}
+    response = client.post(_url(project), {"sample": first.pk, "undo": "1"}, **HTMX)
+    assert _mine(project, charlie) == {"s0": 0}
+    assert "Put back your <strong>HAM</strong> label on sample s0" in response.content.decode()
+    # One step only: a second undo removes the label, as for a new one.
+    client.post(_url(project), {"sample": first.pk, "undo": "1"}, **HTMX)
+    assert _mine(project, charlie) == {}
+
+
 def test_back_shows_my_previous_sample_and_a_new_key_changes_its_label(client, project, charlie):
     first, second, third = make_samples(project, ["a", "b", "c"])
     client.force_login(charlie)
