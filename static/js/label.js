@@ -8,6 +8,7 @@
   const labeler = () => document.getElementById("labeler");
   let pending = null; // the control whose request is in flight
   let lastControl = null; // the control of the last request, for a retry
+  let refused = 0; // presses refused while a save was in flight, told after the next card arrives
 
   function status(html) {
     const box = document.getElementById("label-status");
@@ -77,6 +78,7 @@
     if (pending) {
       event.preventDefault();
       event.stopImmediatePropagation();
+      refused += 1;
       status(`<p class="muted">Still saving ${escapeHtml(describe(pending))}… the next sample comes when the server has confirmed it.</p>`);
       return;
     }
@@ -131,6 +133,19 @@
 
   // Keep the keyboard's place: the focused button went away with the old card, so focus the new card.
   document.addEventListener("htmx:afterSettle", () => {
+    if (refused) {
+      // The new card replaced the "still saving" notice: say what happened to those presses, once.
+      const box = document.getElementById("label-status");
+      if (box) {
+        const note = document.createElement("p");
+        note.className = "muted refused-presses";
+        note.textContent =
+          `${refused} key press${refused === 1 ? " was" : "es were"} not used while the last label was saving: ` +
+          "each label needs its sample on screen. Label this one now.";
+        box.appendChild(note);
+      }
+      refused = 0;
+    }
     const card = document.getElementById("label-card");
     const active = document.activeElement;
     if (card && (!active || active === document.body || !active.isConnected)) {

@@ -130,3 +130,39 @@ def test_two_annotators_and_a_reviewer_work_the_same_project(chromium, live_serv
     gold = dict(Sample.objects.filter(project=project).values_list("row", "gold_label"))
     assert gold == {0: 1, 1: 0, 2: 0}  # adjudicated SPAM, adjudicated HAM, frank's HAM (charlie skipped)
     assert Adjudication.objects.filter(reviewer=rita).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_presses_made_while_a_label_is_saving_are_told_not_dropped(chromium, live_server, monkeypatch):
+    import time
+
+    from projects import services
+    from projects.models import Annotation
+
+    alice = make_user("alice", PASSWORD)
+    charlie = make_user("charlie", PASSWORD)
+    project = make_project(alice)
+    add_member(project, charlie, "annotator")
+    make_samples(project, ["one", "two", "three", "four"])
+    real = services.annotate
+
+    def slow_annotate(**kwargs):
+        time.sleep(1.0)  # a slow server: the presses below come while the first save is in flight
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "annotate", slow_annotate)
+    context, page, problems = sign_in(chromium, live_server, charlie)
+    try:
+        page.goto(f"/projects/{project.pk}/label/")
+        assert shown(page) == "one"
+        for _ in range(3):
+            page.keyboard.press("2")
+        expect(page.locator("#label-status")).to_contain_text("Saved")
+        note = page.locator("#label-status .refused-presses")
+        expect(note).to_contain_text("2 key presses were not used while the last label was saving")
+        assert shown(page) == "two"
+        assert Annotation.objects.filter(annotator=charlie).count() == 1
+        shot(page, "refused-presses")
+        assert problems == []
+    finally:
+        context.close()
