@@ -100,6 +100,13 @@ def records(project: Project, run: LabelModelRun, options: ExportOptions | None 
     proba = run.probability_array()
     pred = run.prediction_array()
     n_run = 0 if proba is None else min(run.n_samples, proba.shape[0])
+    # A row no source voted on gets the class prior from the model: not a prediction, so it is exported
+    # without probabilities (a prior of 0.98 would read as a confident label).
+    no_vote = None
+    if n_run:
+        from . import run_arrays
+
+        no_vote = (np.asarray(run_arrays.load(run).n_votes[:n_run]) == 0) & (pred[:n_run] < 0)
     samples = Sample.objects.filter(project=project).order_by("row")
     if options.split:
         samples = samples.filter(split=options.split)
@@ -135,7 +142,7 @@ def records(project: Project, run: LabelModelRun, options: ExportOptions | None 
             shown[inside] = proba[rows[inside]].astype(str)
             confidence[inside] = proba[rows[inside]].max(axis=1).astype(str)
         for i, (sample_id, external_id, row, text, split, gold, fields) in enumerate(chunk):
-            if inside[i]:
+            if inside[i] and not no_vote[row]:
                 predicted = project.label_name(int(pred[row]))
                 probabilities = {name: float(shown[i, c]) for c, name in enumerate(labels)}
                 sure = float(confidence[i])

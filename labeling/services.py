@@ -72,6 +72,11 @@ def _new_version(lf: LabelingFunction, *, user, kind: str, label: int, config: d
     lf.current = version
     lf.save(update_fields=["current"])
     queue_application(version)
+    if lf.active:
+        # The refit that will follow is queued now, in this transaction ("waiting for votes"): between the
+        # application's end and its refit request the project would otherwise look idle, and the pages'
+        # run status would stop polling before the new run exists.
+        request_refit(project=lf.project, user=user)
     return version
 
 

@@ -292,7 +292,11 @@ def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
     exported = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8"))))
     assert len(exported) == n and [int(r["row"]) for r in exported] == list(range(n))
     assert [r["text"] for r in exported] == [s["text"] for s in samples]
-    for r in exported:
+    for r, row_vote in zip(exported, row_votes, strict=True):
+        if not row_vote:
+            # No LF voted: the prior is not exported as a prediction.
+            assert [r[f"probability_{c}"] for c in LABELS] == ["", ""] and r["confidence"] == ""
+            continue
         probabilities = [float(r[f"probability_{c}"]) for c in LABELS]
         assert sum(probabilities) == pytest.approx(1, abs=1e-5)
         if r["predicted_label"]:
