@@ -264,7 +264,7 @@ class _Columns:
             given = pc.take(mapped, pc.index_in(column, value_set=distinct))
             if given.null_count == 0:
                 return given
-        seeded = pc.take(SPLITS, pa.array(seeded_codes(ids.to_pylist(), o.seed, o.ratios)))
+        seeded = pc.take(SPLITS, pa.array(seeded_codes(ids, o.seed, o.ratios)))
         return pc.coalesce(given, seeded)
 
     def fields_json(self, batch: pa.RecordBatch) -> pa.Array:
@@ -285,11 +285,21 @@ def _json_escaped(column: pa.Array) -> pa.Array:
     return pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
 
 
-def seeded_codes(ids: list[str], seed: int, ratios) -> np.ndarray:
+def seeded_codes(ids, seed: int, ratios) -> np.ndarray:
     """importer.seeded_split for many ids at once, as 0 train, 1 dev, 2 test (the same draw, bit for bit)."""
     prefix = f"{seed}:".encode()
     blake2b = hashlib.blake2b
-    digests = b"".join(blake2b(prefix + key.encode(), digest_size=8).digest() for key in ids)
+    if len(ids) == 0:
+        return np.empty(0, np.int64)
+    if isinstance(ids, pa.ChunkedArray | pa.Array):
+        # Straight from the column's UTF-8 bytes: no Python string is made for an id.
+        ids = (ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids).cast(pa.large_string())
+        offsets = np.frombuffer(ids.buffers()[1], np.int64)[ids.offset : ids.offset + len(ids) + 1]
+        data = ids.buffers()[2].to_pybytes() if len(ids) else b""
+        keys = (data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
+    else:
+        keys = (key.encode() for key in ids)
+    digests = b"".join(blake2b(prefix + key, digest_size=8).digest() for key in keys)
     u = np.frombuffer(digests, dtype=">u8").astype(np.float64) / 2**64
     total = sum(ratios)
     return np.where(u < ratios[0] / total, 0, np.where(u < (ratios[0] + ratios[1]) / total, 1, 2))
@@ -432,7 +442,8 @@ def _reserve_ids(n: int) -> np.ndarray:
             [table, pk, n],
         )
         (text,) = cursor.fetchone()
-    return np.array(text.split(","), dtype=np.int64)
+    parts = pc.split_pattern(pa.array([text]), ",")
+    return pc.cast(parts.flatten(), pa.int64()).to_numpy()
 
 
 # Whether the last import's COPYs ran without the per-row foreign key triggers (the bench prints it).

@@ -168,7 +168,8 @@ def import_map(request, pk, token):
         messages.error(request, exc.message)
         return redirect("import_samples", project.pk)
     initial = _initial_fields(preview.columns)
-    id_guess = uploads.guess_id_field(staged, preview.columns)
+    fragment = request.htmx and request.method == "GET"  # the label map alone: no id field is shown
+    id_guess = uploads.IdGuess("") if fragment else uploads.guess_id_field(staged, preview.columns)
     initial["id_field"] = id_guess.column
     form = MappingForm(request.POST or None, columns=preview.columns, initial=initial)
     if request.method == "POST":
@@ -187,7 +188,7 @@ def import_map(request, pk, token):
         label_values=values,
         id_guess=id_guess,
     )
-    if request.htmx and request.method == "GET":
+    if fragment:
         return render(request, "projects/import_map.html#label_map", context)
     if request.method == "POST" and "start" in request.POST and form.is_valid():
         unmapped = [v["value"] for v in values if not v["cls"]]

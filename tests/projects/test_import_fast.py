@@ -3,6 +3,7 @@ path stores, and hands every file it could read differently to that path."""
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from projects import fast_import, importer, services
@@ -181,9 +182,16 @@ class _Pieces:
 def test_seeded_splits_in_bulk_are_the_same_draw_as_one_at_a_time():
     ids = [f"s{i}" for i in range(50_000)] + ["é", "👩‍👧", ""]
     for seed, ratios in ((0, (0.8, 0.1, 0.1)), (7, (0.5, 0.25, 0.25)), (3, (1.0, 0.0, 0.0))):
-        codes = fast_import.seeded_codes(ids, seed, ratios)
         names = ["train", "dev", "test"]
-        assert [names[c] for c in codes] == [importer.seeded_split(i, seed, ratios) for i in ids]
+        expected = [importer.seeded_split(i, seed, ratios) for i in ids]
+        assert [names[c] for c in fast_import.seeded_codes(ids, seed, ratios)] == expected
+        # From an Arrow column's bytes, sliced or in chunks, as the fast path calls it.
+        column = pa.array(ids, pa.string())
+        assert [names[c] for c in fast_import.seeded_codes(column, seed, ratios)] == expected
+        sliced = fast_import.seeded_codes(column.slice(7, 100), seed, ratios)
+        assert [names[c] for c in sliced] == expected[7:107]
+        chunked = pa.chunked_array([column.slice(0, 10), column.slice(10)])
+        assert [names[c] for c in fast_import.seeded_codes(chunked, seed, ratios)] == expected
 
 
 def test_foreign_key_triggers_are_skipped_for_the_copy_alone(alice, tmp_path, monkeypatch):
