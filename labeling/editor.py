@@ -6,10 +6,17 @@ kind's fields make the config, and labeling.services checks it.
 
 from __future__ import annotations
 
+from projects.services import ServiceError
+
 from .models import LabelingFunction, LFKind
 
-# The kinds the browser editor writes; uploaded predictions and services are made through the API.
-EDITOR_KINDS = (LFKind.KEYWORD, LFKind.REGEX, LFKind.FIELD, LFKind.CODE)
+import csv
+import io
+
+# The kinds the browser editor writes (every kind).
+EDITOR_KINDS = (LFKind.KEYWORD, LFKind.REGEX, LFKind.FIELD, LFKind.CODE, LFKind.PREDICTIONS, LFKind.SERVICE)
+# Kinds that vote any class, so the editor asks for no label.
+ANY_CLASS_KINDS = (LFKind.CODE, LFKind.PREDICTIONS, LFKind.SERVICE)
 
 _MEASURES = (
     ("", "the value"),
@@ -44,6 +51,12 @@ _TEXT_FIELDS = (
     "pattern",
     "mode",
     "name",
+    "predictions",
+    "min_score",
+    "url",
+    "batch_size",
+    "timeout",
+    "max_retries",
 )
 
 
@@ -64,6 +77,12 @@ def blank_form(project) -> dict:
         "values": "",
         "field_case_sensitive": True,
         "source": "def lf(x):\n    return None\n",
+        "predictions": "",
+        "min_score": "",
+        "url": "",
+        "batch_size": "64",
+        "timeout": "10",
+        "max_retries": "2",
         "label": project.labels[0] if project.labels else "",
     }
 
@@ -101,6 +120,13 @@ def form_from_version(lf: LabelingFunction, project) -> dict:
         form["field_case_sensitive"] = bool(config.get("case_sensitive", True))
     elif version.kind == LFKind.CODE:
         form["source"] = config.get("source", "")
+    elif version.kind == LFKind.PREDICTIONS:
+        # The stored predictions stay unless new ones are pasted (config_of gives None then).
+        form["min_score"] = _text(config.get("min_score"))
+        form["stored_predictions"] = config.get("count")
+    elif version.kind == LFKind.SERVICE:
+        for key in ("url", "batch_size", "timeout", "max_retries"):
+            form[key] = _text(config.get(key))
     return form
 
 
@@ -120,8 +146,47 @@ def _split_values(text: str) -> list[str]:
     return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
 
 
-def config_of(form: dict) -> dict:
+def parse_pasted_predictions(text: str) -> list[dict]:
+    """Lines of `id,label[,score]` (a header line naming id and label may come first) as records."""
+    records = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if number == 1 and [c.lower() for c in cells[:2]] == ["id", "label"]:
+            continue
+        if len(cells) < 2:
+            raise ServiceError(
+                f"predictions line {number}: give the sample id and the label, separated by a comma", "config"
+            )
+        record = {"id": cells[0], "label": cells[1]}
+        if len(cells) > 2 and cells[2]:
+            try:
+                record["score"] = float(cells[2])
+            except ValueError:
+                raise ServiceError(
+                    f"predictions line {number}: the score {cells[2]!r} is not a number", "config"
+                ) from None
+        records.append(record)
+    return records
+
+
+def config_of(form: dict) -> dict | None:
+    """The config the form describes; None for a saved predictions LF when nothing new was pasted (kept)."""
     kind = form["kind"]
+    if kind == LFKind.PREDICTIONS:
+        if not form["predictions"].strip():
+            return None
+        config: dict = {"predictions": parse_pasted_predictions(form["predictions"])}
+        if form["min_score"].strip():
+            config["min_score"] = form["min_score"].strip()
+        return config
+    if kind == LFKind.SERVICE:
+        out: dict = {"url": form["url"].strip()}
+        for key in ("batch_size", "timeout", "max_retries"):
+            if form[key].strip():
+                out[key] = form[key].strip()
+        return out
     if kind == LFKind.REGEX:
         return {"pattern": form["pattern"]}
     if kind == LFKind.FIELD:
@@ -147,8 +212,8 @@ def config_of(form: dict) -> dict:
 
 
 def label_of(form: dict) -> str:
-    """A code LF returns its own label per sample, so it has no fixed class."""
-    return "" if form["kind"] == LFKind.CODE else form["label"]
+    """A code LF, predictions and a service give their own label per sample: no fixed class."""
+    return "" if form["kind"] in ANY_CLASS_KINDS else form["label"]
 
 
 def is_blank(form: dict) -> bool:
@@ -160,6 +225,10 @@ def is_blank(form: dict) -> bool:
         return not form["field"].strip()
     if kind == LFKind.CODE:
         return not form["source"].strip()
+    if kind == LFKind.PREDICTIONS:
+        return not form["predictions"].strip()
+    if kind == LFKind.SERVICE:
+        return not form["url"].strip()
     return not form["keywords"].replace(",", "").strip()
 
 

@@ -22,14 +22,16 @@ from projects.services import ServiceError
 
 from . import kinds, snapshot
 from .engine import lfs as lf_engine
-from .engine import sandbox
+from .engine import predictions, sandbox, service
 from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion
 
 log = logging.getLogger(__name__)
 
 PREVIEW_SAMPLES = 8
-PREVIEW_KINDS = ("keyword", "regex", "field", "code")
+PREVIEW_KINDS = ("keyword", "regex", "field", "code", "predictions", "service")
 CODE_PREVIEW_ROWS = 2_000
+# A service's preview asks it about this many seeded samples (it may be slow or metered).
+SERVICE_PREVIEW_ROWS = 200
 
 
 def _clean_definition(project: Project, kind: str, label, config) -> tuple[str, int, dict]:
@@ -193,14 +195,23 @@ def preview_lf(*, project: Project, kind, label, config, exclude_lf: LabelingFun
         raise ServiceError(
             f"a preview is available for {', '.join(PREVIEW_KINDS)} labeling functions", "kind"
         )
-    kind, index, clean = _clean_definition(project, kind, label, config)
+    if kind == "predictions":
+        # Checked here, not by _clean_definition, which stores the predictions (a preview keeps nothing).
+        kind, index, clean = kind, -1, config if isinstance(config, dict) else {}
+    else:
+        kind, index, clean = _clean_definition(project, kind, label, config)
     total = sample_count(project)
     table = snapshot.load(project, total)
     rows = np.arange(total)
-    if kind == "code" and total > CODE_PREVIEW_ROWS:
-        rows = np.sort(np.random.default_rng(project.seed).choice(total, CODE_PREVIEW_ROWS, replace=False))
+    sample_size = {"code": CODE_PREVIEW_ROWS, "service": SERVICE_PREVIEW_ROWS}.get(kind)
+    if sample_size and total > sample_size:
+        rows = np.sort(np.random.default_rng(project.seed).choice(total, sample_size, replace=False))
         table = table.take(rows)
-    votes = _unsaved_votes(project, kind, index, clean, table)
+    unmatched = None
+    if kind == "predictions":
+        votes, unmatched = _preview_predictions(project, clean, table)
+    else:
+        votes = _unsaved_votes(project, kind, index, clean, table)
     mask = votes != -1
     n = len(rows)
     gold = gold_array(project, total)[rows]
@@ -248,7 +259,23 @@ def preview_lf(*, project: Project, kind, label, config, exclude_lf: LabelingFun
         "conflict_count": conflicts,
         "label": project.label_name(index),
         "examples": examples,
+        "unmatched": unmatched,
     }
+
+
+def _preview_predictions(project: Project, config: dict, table) -> tuple[np.ndarray, int]:
+    try:
+        preds = predictions.parse_predictions(config.get("predictions") or [], project.labels)
+        min_score = config.get("min_score")
+        min_score = None if min_score in (None, "") else float(min_score)
+    except (predictions.PredictionsError, TypeError, ValueError) as exc:
+        raise ServiceError(
+            str(exc) if isinstance(exc, predictions.PredictionsError) else "min_score must be a number",
+            "config",
+        ) from None
+    votes = predictions.votes_from_predictions(table.column("id").combine_chunks(), preds, min_score)
+    unmatched, _ = predictions.unmatched_ids(table.column("id").combine_chunks(), preds)
+    return votes, unmatched
 
 
 # Code previews run in the web process's threads: at most this many at once per process, each with a short
@@ -261,6 +288,12 @@ def _unsaved_votes(project: Project, kind: str, index: int, clean: dict, table) 
 
     unsaved = LFVersion(lf=LabelingFunction(project=project), kind=kind, label=index, config=clean)
     try:
+        if kind == "service":
+            cfg = service.parse_service_config(clean, settings.CHORUS_SERVICE_HOSTS)
+            try:
+                return service.label_texts(cfg, table.column("text").to_pylist(), project.labels)
+            except service.ServiceLFError as exc:
+                raise ServiceError(str(exc), "config") from None
         if kind != "code":
             return votes_for(unsaved, table, 0)
         if not _CODE_PREVIEWS.acquire(blocking=False):

@@ -104,7 +104,7 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "form_editable": lf is None or lf.current is None or lf.current.kind in editor.EDITOR_KINDS,
         }
     )
-    return render(request, "labeling/lf_studio.html", context)
+    return render(request, "labeling/lf_studio.html", context, status=422 if error else 200)
 
 
 @login_required
@@ -115,13 +115,19 @@ def lf_studio(request, pk):
         check(request.user, "edit_lfs", project)
         form = editor.form_from_data(request.POST)
         try:
+            config = editor.config_of(form)
+            if config is None:
+                raise ServiceError(
+                    "paste the predictions: one line per sample, its id and label (and a score), comma-separated",
+                    "config",
+                )
             lf = services.create_lf(
                 project=project,
                 user=request.user,
                 name=form["name"],
                 kind=form["kind"],
                 label=editor.label_of(form),
-                config=editor.config_of(form),
+                config=config,
             )
         except ServiceError as exc:
             return _studio_response(request, project, form=form, error=exc)

@@ -250,7 +250,7 @@ def test_saving_a_bad_regex_shows_the_message_beside_the_field_and_creates_nothi
         reverse("lf_studio", args=[project.pk]),
         {"name": "broken", "kind": "regex", "pattern": "(x", "label": "SPAM"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 422  # refused, shown in place
     html = response.content.decode()
     assert "missing )" in html
     assert 'value="(x"' in html  # what was typed stays
