@@ -6,12 +6,12 @@ kind's fields make the config, and labeling.services checks it.
 
 from __future__ import annotations
 
+import csv
+import io
+
 from projects.services import ServiceError
 
 from .models import LabelingFunction, LFKind
-
-import csv
-import io
 
 # The kinds the browser editor writes (every kind).
 EDITOR_KINDS = (LFKind.KEYWORD, LFKind.REGEX, LFKind.FIELD, LFKind.CODE, LFKind.PREDICTIONS, LFKind.SERVICE)
