@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import make_project, make_samples, make_user
+from tests.conftest import make_project, make_samples, make_user, wait_for
 from tests.labeling.test_youtube_real_data import KEYWORD_LF, LABELS, REGEX_LFS, read_records
 
 pytestmark = [pytest.mark.browser]
@@ -27,6 +27,8 @@ def _apply_and_refit(project):
         application.start(version.pk)
     run = services.request_refit(project=project, force=True)
     refit.refit(run.pk)
+    # A live server commits, so a worker left running by an earlier test module may hold this run: wait.
+    wait_for(lambda: type(run).objects.get(pk=run.pk).status in ("done", "failed"), what="the refit")
     run.refresh_from_db()
     assert run.status == "done", run.message
     return run
