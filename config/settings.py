@@ -213,6 +213,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     # Sign-in for tokens is throttled per client address, against password guessing.
     "DEFAULT_THROTTLE_RATES": {"token": env_str("CHORUS_TOKEN_RATE", "20/min")},
+    # The client address is REMOTE_ADDR unless there are trusted proxies in front: an X-Forwarded-For a
+    # client sends itself must not pick its own throttle bucket.
+    "NUM_PROXIES": env_int("CHORUS_NUM_PROXIES", 0, minimum=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chorus API",

@@ -19,12 +19,12 @@ def _keys(request, username: str) -> list[str]:
     return [f"signin-fail:addr:{address}", f"signin-fail:user:{username.strip().lower()}"]
 
 
-def _blocked(request, username: str) -> bool:
+def blocked(request, username: str) -> bool:
     limit = settings.CHORUS_SIGNIN_MAX_FAILURES
     return any((cache.get(key) or 0) >= limit for key in _keys(request, username))
 
 
-def _count_failure(request, username: str) -> None:
+def count_failure(request, username: str) -> None:
     window = settings.CHORUS_SIGNIN_WINDOW_SECONDS
     for key in _keys(request, username):
         if cache.add(key, 1, window):
@@ -38,7 +38,7 @@ def _count_failure(request, username: str) -> None:
 class LoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")
-        if _blocked(request, username):
+        if blocked(request, username):
             minutes = max(1, settings.CHORUS_SIGNIN_WINDOW_SECONDS // 60)
             form = self.get_form()
             context = self.get_context_data(form=form, blocked_minutes=minutes)
@@ -46,7 +46,7 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        _count_failure(self.request, self.request.POST.get("username", ""))
+        count_failure(self.request, self.request.POST.get("username", ""))
         return super().form_invalid(form)
 
 

@@ -75,7 +75,7 @@ def build(project: Project, target: Path) -> LabelModelRun | None:
                 "number": v.number,
                 "kind": v.kind,
                 "label": labels[v.label] if 0 <= v.label < len(labels) else None,
-                "config": v.config,
+                "config": _portable_config(v, labels),
                 "source": v.config.get("source") if v.kind == "code" else None,
                 "created_at": v.created_at.isoformat(),
             }
@@ -420,6 +420,29 @@ def _restore_reviews(project: Project, archive: zipfile.ZipFile, lookup: _Lookup
         project_services._refresh_gold(sample)
         if sample.gold_label != archived:
             Sample.objects.filter(pk=sample.pk).update(gold_label=archived)
+
+
+def _portable_config(version, labels: list[str]) -> dict:
+    """A version's config as another Chorus can use it: uploaded predictions travel as their records, not as
+    the name of a file on this server (a restore stores them again for the new project)."""
+    config = dict(version.config or {})
+    if version.kind != "predictions" or "file" not in config:
+        return config
+    from . import kinds
+
+    preds = kinds.load_predictions(config)
+    ids = preds.ids.to_pylist()
+    scores = preds.scores
+    records = []
+    for i, (sample_id, label) in enumerate(zip(ids, preds.labels.tolist(), strict=True)):
+        record = {"id": sample_id, "label": labels[label] if 0 <= label < len(labels) else label}
+        if scores is not None and scores[i] == scores[i]:  # NaN: no score given
+            record["score"] = float(scores[i])
+        records.append(record)
+    portable = {"predictions": records}
+    if config.get("min_score") is not None:
+        portable["min_score"] = config["min_score"]
+    return portable
 
 
 def _restore_lfs(project: Project, user, lfs: list[dict]) -> None:

@@ -260,6 +260,6 @@ def export_response(project: Project, fmt: str | None, options=None) -> Streamin
     lines = csv_lines(project, run, options) if fmt == "csv" else jsonl_lines(project, run, options)
     response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[fmt])
     name = slugify(project.name) or f"project-{project.pk}"
-    response["Content-Disposition"] = f'attachment; filename="{name}-labels-run-{run.pk}.{fmt}"'
+    response["Content-Disposition"] = f'attachment; filename="{name}-labels-run-{run.number or run.pk}.{fmt}"'
     response["X-Chorus-Run"] = str(run.pk)
     return response

@@ -77,7 +77,7 @@ def build(job_id: int) -> None:
                 else:
                     _label_matrix(run, target)
             name = f"{slugify(project.name) or f'project-{project.pk}'}-{job.format.replace('_', '-')}"
-            name += f"{f'-run-{run.pk}' if run else ''}.{EXTENSIONS[job.format]}"
+            name += f"{f'-run-{run.number or run.pk}' if run else ''}.{EXTENSIONS[job.format]}"
             with open(target, "rb") as stream:
                 job.file.save(name, File(stream), save=False)
             ExportJob.objects.filter(pk=job.pk).update(

@@ -89,8 +89,14 @@ def code_records(table: pa.Table) -> dict:
 
 def _clean_predictions(project: Project, config: dict) -> dict:
     if "file" in config and "predictions" not in config:
-        # An existing stored upload (an edit that keeps the predictions, or a re-import of an archive).
-        path = _stored_path(config["file"])
+        # An existing stored upload (an edit that keeps the predictions): only one of this project's own,
+        # so a config naming another project's file cannot read that project's predictions.
+        name = str(config["file"])
+        if not name.startswith(f"predictions/{project.pk}-") or ".." in Path(name).parts:
+            raise ValueError(
+                "the stored predictions file is not one of this project's; upload the predictions again"
+            )
+        path = _stored_path(name)
         if not path.exists():
             raise ValueError("the stored predictions file is missing; upload the predictions again")
         clean = {k: config[k] for k in ("file", "count", "unmatched", "unmatched_ids") if k in config}

@@ -44,7 +44,7 @@ def test_csv_has_a_header_a_row_per_sample_and_probabilities_summing_to_one(labe
     response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert response["Content-Disposition"] == f'attachment; filename="spam-labels-run-{run.pk}.csv"'
+    assert response["Content-Disposition"] == f'attachment; filename="spam-labels-run-{run.number}.csv"'
     rows = list(csv.DictReader(io.StringIO(read(response))))
     assert list(rows[0]) == [
         "sample_id",

@@ -303,3 +303,52 @@ def test_a_looping_code_preview_is_stopped_quickly_and_says_so(project, alice, s
             label=None,
             config={"source": "def lf(x):\n    while True:\n        pass\n"},
         )
+
+
+def test_a_config_naming_another_projects_predictions_file_is_refused(project, alice):
+    from tests.conftest import make_project
+
+    make_samples(project, TEXTS)
+    other = make_project(alice, name="other")
+    make_samples(other, TEXTS)
+    theirs = services.create_lf(
+        project=other,
+        user=alice,
+        name="theirs",
+        kind="predictions",
+        label=None,
+        config={"predictions": [{"id": "s0", "label": "SPAM"}]},
+    )
+    stolen = theirs.current.config["file"]
+    for name in (stolen, f"predictions/{project.pk}-x/../../{stolen}"):
+        with pytest.raises(ServiceError, match="not one of this project's"):
+            services.create_lf(
+                project=project,
+                user=alice,
+                name="mine",
+                kind="predictions",
+                label=None,
+                config={"file": name},
+            )
+
+
+def test_an_archive_carries_predictions_as_records_not_a_file_name(project, alice):
+    from labeling.archive import _portable_config
+
+    make_samples(project, TEXTS)
+    lf = services.create_lf(
+        project=project,
+        user=alice,
+        name="legacy",
+        kind="predictions",
+        label=None,
+        config={
+            "predictions": [{"id": "s0", "label": "SPAM", "score": 0.9}, {"id": "s2", "label": "HAM"}],
+            "min_score": 0.5,
+        },
+    )
+    portable = _portable_config(lf.current, project.labels)
+    assert portable == {
+        "predictions": [{"id": "s0", "label": "SPAM", "score": 0.9}, {"id": "s2", "label": "HAM"}],
+        "min_score": 0.5,
+    }
