@@ -349,8 +349,10 @@ def _label_post(request, project):
     show = None  # the sample to show next; None means the queue's head
     try:
         if "undo" in request.POST:
+            before = selectors.my_annotation(project, user, sample)
             restored = services.undo_annotation(project=project, sample=sample, user=user)
             status = {"kind": "undone", "sample": sample, "restored": restored}
+            status["removed_skip"] = restored is None and before is not None and before.label is None
             if restored is not None:
                 status["label"] = project.label_name(restored.label)
             show = sample
@@ -429,6 +431,8 @@ def _status_text(status: dict) -> str:
     if restored is not None:
         what = "skip" if restored.label is None else f"{status['label']} label"
         return f"Put back your {what} on sample {sample}."
+    if status.get("removed_skip"):
+        return f"Removed your skip of sample {sample}; label it now."
     return f"Removed your label on sample {sample}; label it again."
 
 

@@ -137,6 +137,15 @@ def test_undo_after_a_change_puts_the_old_label_back(client, project, charlie):
     assert _mine(project, charlie) == {}
 
 
+def test_undo_of_a_skip_says_it_was_a_skip(client, project, charlie):
+    (first,) = make_samples(project, ["a"])
+    client.force_login(charlie)
+    client.post(_url(project), {"sample": first.pk, "skip": "1"}, **HTMX)
+    response = client.post(_url(project), {"sample": first.pk, "undo": "1"}, **HTMX)
+    assert "Removed your skip of sample s0; label it now." in response.content.decode()
+    assert _mine(project, charlie) == {}
+
+
 def test_back_shows_my_previous_sample_and_a_new_key_changes_its_label(client, project, charlie):
     first, second, third = make_samples(project, ["a", "b", "c"])
     client.force_login(charlie)
