@@ -6,6 +6,8 @@ person who mistypes twice is not slowed down, a script guessing passwords is sto
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -16,7 +18,9 @@ from projects import tokens
 
 def _keys(request, username: str) -> list[str]:
     address = request.META.get("REMOTE_ADDR", "")
-    return [f"signin-fail:addr:{address}", f"signin-fail:user:{username.strip().lower()}"]
+    # Hashed: a username may hold any character, and cache keys should be plain.
+    user = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    return [f"signin-fail:addr:{address}", f"signin-fail:user:{user}"]
 
 
 def blocked(request, username: str) -> bool:
