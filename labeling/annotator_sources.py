@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from django.contrib.auth import get_user_model
 
-from projects.models import Annotation, AnnotatorExclusion, Project
+from projects import quality
+from projects.models import Project
 
 from . import engine
 
@@ -31,31 +31,15 @@ class AnnotatorColumns:
 
 
 def annotator_columns(project: Project, n: int) -> AnnotatorColumns:
-    excluded = AnnotatorExclusion.objects.filter(project=project).values("annotator_id")
-    rows = (
-        Annotation.objects.filter(
-            project=project,
-            source=Annotation.Source.HUMAN,
-            annotator__isnull=False,
-            label__isnull=False,
-            sample__row__lt=n,
-        )
-        .exclude(annotator_id__in=excluded)
-        .values_list("sample__row", "annotator_id", "label")
-    )
-    data = np.array(list(rows), dtype=np.int64).reshape(-1, 3)
+    rows = quality.counted_labels(project).filter(sample__row__lt=n)
+    data = np.array(list(rows.values_list("sample__row", "annotator_id", "label")), dtype=np.int64)
+    data = data.reshape(-1, 3)
     if len(data) == 0:
         return AnnotatorColumns(np.zeros((n, 0), dtype=np.int64), [], [])
-    users = dict(
-        get_user_model().objects.filter(pk__in=np.unique(data[:, 1]).tolist()).values_list("pk", "username")
-    )
-    order = sorted(users, key=lambda pk: users[pk])
-    ids = np.array(order, dtype=np.int64)
-    sorter = np.argsort(ids)
-    column = sorter[np.searchsorted(ids, data[:, 1], sorter=sorter)]
+    order, names, column = quality.annotator_order(data[:, 1])
     L = np.full((n, len(order)), engine.ABSTAIN, dtype=np.int64)
     L[data[:, 0], column] = data[:, 2]
-    return AnnotatorColumns(L, [users[pk] for pk in order], order)
+    return AnnotatorColumns(L, names, order)
 
 
 def for_refit(

@@ -31,28 +31,42 @@ class AnnotatorMatrix:
     names: list[str]
 
 
-def annotator_matrix(project: Project, *, with_excluded: bool = False) -> AnnotatorMatrix:
+def counted_labels(project: Project, *, with_excluded: bool = False):
+    """The hand labels that count: given in Chorus (not imported), not skips, not of an excluded annotator."""
     rows = Annotation.objects.filter(
         project=project, source=Annotation.Source.HUMAN, annotator__isnull=False, label__isnull=False
     )
     if not with_excluded:
         excluded = AnnotatorExclusion.objects.filter(project=project).values("annotator_id")
         rows = rows.exclude(annotator_id__in=excluded)
+    return rows
+
+
+def annotator_order(annotator_ids: np.ndarray) -> tuple[list[int], list[str], np.ndarray]:
+    """The annotators of these label rows ordered by username, their names, and each row's column in that
+    order (found for all rows at once)."""
+    users = dict(
+        get_user_model()
+        .objects.filter(pk__in=np.unique(annotator_ids).tolist())
+        .values_list("pk", "username")
+    )
+    order = sorted(users, key=lambda pk: users[pk])
+    ids = np.array(order, dtype=np.int64)
+    sorter = np.argsort(ids)
+    column = sorter[np.searchsorted(ids, annotator_ids, sorter=sorter)]
+    return order, [users[pk] for pk in order], column
+
+
+def annotator_matrix(project: Project, *, with_excluded: bool = False) -> AnnotatorMatrix:
+    rows = counted_labels(project, with_excluded=with_excluded)
     data = np.array(list(rows.values_list("sample_id", "annotator_id", "label")), dtype=np.int64)
     if data.size == 0:
         return AnnotatorMatrix(np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64), [], [])
     sample_ids, item = np.unique(data[:, 0], return_inverse=True)
-    users = dict(
-        get_user_model().objects.filter(pk__in=np.unique(data[:, 1]).tolist()).values_list("pk", "username")
-    )
-    order = sorted(users, key=lambda pk: users[pk])
-    # Each row's column: where its annotator id sits in `order`, found for all rows at once.
-    ids = np.array(order, dtype=np.int64)
-    sorter = np.argsort(ids)
-    column = sorter[np.searchsorted(ids, data[:, 1], sorter=sorter)]
+    order, names, column = annotator_order(data[:, 1])
     L = np.full((len(sample_ids), len(order)), -1, dtype=np.int64)
     L[item, column] = data[:, 2]
-    return AnnotatorMatrix(L, sample_ids, order, [users[pk] for pk in order])
+    return AnnotatorMatrix(L, sample_ids, order, names)
 
 
 def _pair_dict(matrix: AnnotatorMatrix, pair: PairAgreement) -> dict:
