@@ -22,6 +22,7 @@ from django.utils.text import slugify
 from projects.models import Annotation, JobStatus, Project, Sample, Split
 from projects.services import ServiceError
 
+from . import run_arrays
 from .models import LabelModelRun, LFVersion
 
 FORMATS = ("csv", "jsonl")
@@ -97,16 +98,16 @@ def records(project: Project, run: LabelModelRun, options: ExportOptions | None 
     """One dict per sample in row order. Samples imported after the run have no prediction (None)."""
     options = options or ExportOptions()
     labels = project.labels
-    proba = run.probability_array()
-    pred = run.prediction_array()
+    # The run's per-sample arrays (memory-mapped): predictions, probabilities and vote counts in one read.
+    arrays = run_arrays.load(run) if run.n_samples else None
+    proba = None if arrays is None else arrays.proba
+    pred = None if arrays is None else arrays.pred
     n_run = 0 if proba is None else min(run.n_samples, proba.shape[0])
     # A row no source voted on gets the class prior from the model: not a prediction, so it is exported
     # without probabilities (a prior of 0.98 would read as a confident label).
     no_vote = None
     if n_run:
-        from . import run_arrays
-
-        no_vote = (np.asarray(run_arrays.load(run).n_votes[:n_run]) == 0) & (pred[:n_run] < 0)
+        no_vote = (np.asarray(arrays.n_votes[:n_run]) == 0) & (np.asarray(pred[:n_run]) < 0)
     samples = Sample.objects.filter(project=project).order_by("row")
     if options.split:
         samples = samples.filter(split=options.split)
