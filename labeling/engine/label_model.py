@@ -7,6 +7,12 @@ label alike the one whose probabilities mean something is kept. On a matrix of l
 "ignore abstain" candidate still treats a one-sided LF's abstain as an outcome: ignored, it would leave the
 LF exactly uninformative and the model's probabilities flat (all within 0.49-0.51 on a real project).
 
+With dev gold the candidates also include matrix-completion fits that use the dev labels themselves, not
+only to choose (MatrixCompletion's `labeled=`): the moments cannot tell correlated LFs that agree on the
+same mistakes from accurate ones, and a few hundred gold rows can. Such a candidate is scored out of fold
+(DEV_FOLDS), then refitted on all the dev labels if it wins. Dawid-Skene candidates for a crowd also come
+with and without pooling the annotators (DawidSkene's `pool`).
+
 Fitting is on distinct rows with their counts (sparse LFs repeat a few vote patterns), and past FIT_ROWS
 (SELECT_ROWS when choosing among candidates) on a seeded sample of rows, so a refit with dev labels stays
 about a second at a million samples; only predict_proba sees every row, once per distinct row.
@@ -17,8 +23,8 @@ without it the automatic rule of sources.py applies to all sources alike.
 Without gold it uses the documented default, which follows the kind of the sources (sources.py):
 - labeling functions (most votes come from one-sided sources, abstain is an outcome): the
   matrix-completion model with a uniform class balance, Snorkel's default and what its users expect;
-- crowd annotators (abstain ignored): Dawid–Skene with an estimated class prior, the crowd standard. A
-  moment-matching model with a uniform balance collapses there (Snorkel: 70 % on crowd `product`, where
+- crowd annotators (abstain ignored): Dawid–Skene with an estimated class prior, the crowd standard, each
+  annotator's confusion matrix shrunk towards the crowd's (POOL). A moment-matching model with a uniform balance collapses there (Snorkel: 70 % on crowd `product`, where
   majority vote gets 89.7 %), because a crowd's class balance is far from uniform and well identified.
 With fewer than three sources nothing can be learned: majority vote, and `fallback` says so.
 """
@@ -32,7 +38,7 @@ import numpy as np
 from .dawid_skene import DawidSkene
 from .majority import TIE_POLICIES, MajorityVote, predict_from_scores
 from .matrix import ABSTAIN, check_label_matrix
-from .matrix_completion import MatrixCompletion, vote_moments
+from .matrix_completion import MatrixCompletion, labeled_counts, vote_moments
 from .sources import (
     abstain_is_informative,
     check_abstain_modes,
@@ -52,8 +58,16 @@ SELECT_ROWS = 1 << 15
 DEV_ROWS = 1 << 15
 # Dev scores (percent) this close to the best count as a tie, broken by the Brier score.
 TIE_POINTS = 0.5
+# Candidates that fit on the dev labels too (matrix completion's label_weight) are scored out of fold:
+# each fold's dev rows are predicted by a fit on the other folds' labels, so a candidate that saw the dev
+# labels does not win on them for having seen them.
+DEV_FOLDS = 3
+LABEL_WEIGHTS = (3.0, 10.0)
 # settings["abstain"] when the caller gave a mode per source (fit's abstain_modes).
 PER_SOURCE = "per_source"
+# Dawid-Skene's pool for annotators: each of an annotator's class rows gets 2k pseudo-votes spread as the
+# crowd's pooled confusion (1 to 3 all did better than none on the four crowd sets of bench/label_model.py).
+POOL = 2.0
 
 # The learned models need at least this many sources to be identified (three views of the same truth).
 MIN_SOURCES_TO_LEARN = 3
@@ -220,10 +234,15 @@ class LabelModel:
     def _default(self, L) -> tuple[str, dict[str, Any]]:
         if self._abstain_modes is not None:
             # The project said which sources are which; the crowd default, Dawid-Skene, handles both kinds.
-            return "dawid_skene", {"abstain": PER_SOURCE, "class_prior": "estimate", "smoothing": 1.0}
+            return "dawid_skene", {
+                "abstain": PER_SOURCE,
+                "class_prior": "estimate",
+                "smoothing": 1.0,
+                "pool": POOL,
+            }
         if abstain_is_informative(self._counts):
             return "matrix_completion", {"abstain": "outcome", "class_balance": "uniform", "l2": 0.1}
-        return "dawid_skene", {"abstain": "ignore", "class_prior": "estimate", "smoothing": 1.0}
+        return "dawid_skene", {"abstain": "ignore", "class_prior": "estimate", "smoothing": 1.0, "pool": POOL}
 
     def _default_settings(self, name: str, L) -> dict[str, Any]:
         default_name, settings = self._default(L)
@@ -231,13 +250,19 @@ class LabelModel:
             return settings
         abstain = settings["abstain"]
         if name == "dawid_skene":
-            return {"abstain": abstain, "class_prior": "estimate", "smoothing": 1.0}
+            return {
+                "abstain": abstain,
+                "class_prior": "estimate",
+                "smoothing": 1.0,
+                "pool": self._pool(abstain),
+            }
         if name == "matrix_completion":
             return {"abstain": abstain, "class_balance": "uniform", "l2": 0.1}
         return {}
 
-    def _build(self, name: str, settings: dict[str, Any], U, moments, Y_dev=None):
-        """Fit one candidate on the distinct rows U (weights in self._weights)."""
+    def _build(self, name: str, settings: dict[str, Any], U, moments, Y_dev=None, labeled=None):
+        """Fit one candidate on the distinct rows U (weights in self._weights); `labeled` is the
+        labeled_counts of the dev rows a candidate with a label_weight fits on."""
         k = self.cardinality
         w = self._weights
         if name == "majority_vote":
@@ -248,6 +273,7 @@ class LabelModel:
                 k,
                 abstain=self._abstain(settings),
                 smoothing=settings["smoothing"],
+                pool=settings.get("pool", 0.0),
                 class_prior=prior,
                 seed=self.seed,
             ).fit(U, weights=w)
@@ -259,7 +285,19 @@ class LabelModel:
             l2=settings["l2"],
             seed=self.seed,
         )
-        return mc.fit_moments(moments if moments is not None else vote_moments(U, k, weights=w))
+        weight = settings.get("label_weight", 0.0)
+        return mc.fit_moments(
+            moments if moments is not None else vote_moments(U, k, weights=w),
+            labeled=labeled if weight else None,
+            label_weight=weight,
+        )
+
+    def _pool(self, abstain: str) -> float:
+        """Annotators are pooled (see DawidSkene's `pool`) where the matrix has them: a crowd's ignoring
+        candidates and per-source modes; labeling functions are not alike and are never pooled."""
+        if abstain == PER_SOURCE or (abstain == "ignore" and not abstain_is_informative(self._counts)):
+            return POOL
+        return 0.0
 
     def _abstain(self, settings: dict[str, Any]):
         if settings["abstain"] == PER_SOURCE:
@@ -280,8 +318,15 @@ class LabelModel:
         abstains = ("outcome", "ignore") if self._abstain_modes is None else (PER_SOURCE,)
         if "dawid_skene" in names:
             for abstain in abstains:
+                pools = sorted({0.0, self._pool(abstain)})
                 for prior in ("estimate", "uniform", "dev"):
-                    out.append(("dawid_skene", {"abstain": abstain, "class_prior": prior, "smoothing": 1.0}))
+                    for pool in pools:
+                        out.append(
+                            (
+                                "dawid_skene",
+                                {"abstain": abstain, "class_prior": prior, "smoothing": 1.0, "pool": pool},
+                            )
+                        )
         if "matrix_completion" in names:
             for abstain in abstains:
                 # An estimated balance is left to Dawid-Skene: here it was never the best and the slowest.
@@ -289,6 +334,24 @@ class LabelModel:
                     for l2 in (0.1, 1.0):
                         out.append(
                             ("matrix_completion", {"abstain": abstain, "class_balance": balance, "l2": l2})
+                        )
+            # Fitted on the dev labels as well as the moments (scored out of fold, see DEV_FOLDS), for
+            # labeling functions read as the default reads them. Not for a crowd: its default, Dawid-Skene,
+            # already does well there, and a moment fit over a hundred annotators' pairs costs seconds.
+            semi = self._abstain_modes is not None or abstain_is_informative(self._counts)
+            for abstain in (default[1]["abstain"],) if semi else ():
+                for balance in ("uniform", "dev"):
+                    for weight in LABEL_WEIGHTS:
+                        out.append(
+                            (
+                                "matrix_completion",
+                                {
+                                    "abstain": abstain,
+                                    "class_balance": balance,
+                                    "l2": 0.1,
+                                    "label_weight": weight,
+                                },
+                            )
                         )
         seen: list[tuple[str, dict[str, Any]]] = []
         for c in out:
@@ -307,10 +370,14 @@ class LabelModel:
         self.dev_rows_scored = int((Y_dev != ABSTAIN).sum())
         # Dev rows repeat too: each candidate predicts once per distinct dev row.
         U_dev, _, dev_inverse = unique_rows(L_dev, k)
+        labeled = labeled_counts(L_dev, Y_dev, k)
+        folds = self._dev_folds(Y_dev)
         fits = []
         for name, settings in self._candidate_settings(U):
-            fitted = self._build(name, settings, U, moments, Y_dev)
+            fitted = self._build(name, settings, U, moments, Y_dev, labeled)
             proba = fitted.predict_proba(U_dev)[dev_inverse]
+            if settings.get("label_weight"):
+                proba = self._out_of_fold(name, settings, U, moments, L_dev, Y_dev, folds, proba)
             pred = predict_from_scores(proba, "prior", np.asarray(fitted.prior), 0)
             score = dev_score(pred, Y_dev, k, self.selection_metric)
             brier = dev_brier(proba, Y_dev)
@@ -332,6 +399,24 @@ class LabelModel:
             f"best {self.selection_metric} on dev ({score:.1f}, Brier {brier:.3f}) of "
             f"{len(self.candidates)} candidates",
         )
+
+    def _dev_folds(self, Y_dev) -> list[np.ndarray]:
+        """DEV_FOLDS seeded folds of the dev rows with gold."""
+        rows = np.flatnonzero(Y_dev != ABSTAIN)
+        rows = rows[np.random.default_rng(self.seed).permutation(len(rows))]
+        return [np.sort(f) for f in np.array_split(rows, DEV_FOLDS) if len(f)]
+
+    def _out_of_fold(self, name, settings, U, moments, L_dev, Y_dev, folds, proba) -> np.ndarray:
+        """Dev probabilities where each fold's rows come from a fit on the other folds' labels (and, for a
+        dev class balance, their classes): what the candidate would give rows whose gold it never saw."""
+        k = self.cardinality
+        out = proba.copy()
+        for fold in folds:
+            Y_rest = Y_dev.copy()
+            Y_rest[fold] = ABSTAIN
+            fitted = self._build(name, settings, U, moments, Y_rest, labeled_counts(L_dev, Y_rest, k))
+            out[fold] = fitted.predict_proba(L_dev[fold])
+        return out
 
     def _keep(self, name: str, settings: dict[str, Any], fitted, reason: str) -> None:
         self._fitted = fitted

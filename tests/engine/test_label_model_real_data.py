@@ -49,3 +49,28 @@ def test_with_dev_labels_youtube_is_at_least_majority_vote(root):
     mv = accuracy(MajorityVote(2).fit(t.L_train), t.L_test, t.Y_test)
     assert accuracy(m, t.L_test, t.Y_test) >= mv
     assert np.all((m.learned_accuracies > 0) & (m.learned_accuracies < 1))
+
+
+def test_pooling_annotators_tells_a_shared_lean_from_the_class_prior_on_face_sentiment(root):
+    # The crowd votes class 0 on 42 % of its labels where the truth has 25 %: each annotator's own confusion
+    # matrix, read from a few dozen labels over four classes, puts the lean into the prior instead.
+    t = datasets.crowd(root, "face_sentiment", "face_sentiment")
+    alone = DawidSkene(4, abstain="ignore").fit(t.L_train)
+    pooled = DawidSkene(4, abstain="ignore", pool=2.0).fit(t.L_train)
+    assert accuracy(pooled, t.L_eval, t.Y_eval) >= accuracy(alone, t.L_eval, t.Y_eval) + 1.0
+    assert pooled.prior[0] < alone.prior[0]
+    default = LabelModel(4).fit(t.L_train)
+    assert default.settings["pool"] > 0
+    assert accuracy(default, t.L_eval, t.Y_eval) >= accuracy(pooled, t.L_eval, t.Y_eval)
+
+
+def test_dev_labels_join_the_fit_on_tubespam(root):
+    # The moments alone trust a ham LF that is right 72 % of the time (column 6) over a spam LF right 95 %
+    # of the time (column 2); with the 157 dev labels in the fit both come out near their truth.
+    t = datasets.rdp(root, "TubeSpam", "TubeSpam", "accuracy")
+    alone = LabelModel(2).fit(t.L_train)
+    m = LabelModel(2, selection_metric="accuracy").fit(t.L_train, L_dev=t.L_dev, Y_dev=t.Y_dev)
+    assert m.settings.get("label_weight", 0) > 0, m.reason
+    assert accuracy(m, t.L_test, t.Y_test) >= accuracy(alone, t.L_test, t.Y_test) + 3.0
+    assert m.learned_accuracies[2] > m.learned_accuracies[6]
+    assert alone.learned_accuracies[2] < alone.learned_accuracies[6]
