@@ -34,6 +34,9 @@ from .sources import (
 MAX_ROWS = 1 << 17
 # Pseudo-count per cell of a pooled source besides the crowd's prior (see `pool`).
 POOL_FLOOR = 0.01
+# Fewer annotators than this are not pooled: the "crowd's" confusion would be mostly each one's own, and a
+# perfect annotator among three would be pulled towards the other two.
+POOL_MIN_SOURCES = 5
 
 
 class DawidSkene(ConfusionModel):
@@ -132,7 +135,9 @@ class DawidSkene(ConfusionModel):
         # (and no smoothing there, so theta[j, y, k] stays 0).
         abst = np.maximum(wq.sum(axis=0)[None, :] - cnt.sum(axis=2), 0.0)
         prior_counts = np.full((m, 1, 1), self.smoothing)
-        pooled_sources = ~outcome if self.pool > 0 and (~outcome).sum() > 1 else np.zeros(m, dtype=bool)
+        pooled_sources = (
+            ~outcome if self.pool > 0 and (~outcome).sum() >= POOL_MIN_SOURCES else np.zeros(m, dtype=bool)
+        )
         if pooled_sources.any():
             # The crowd's confusion: every annotator's expected counts summed, each class row normalised;
             # a pooled source gets it as its prior instead of the even smoothing (a floor keeps every

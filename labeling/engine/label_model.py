@@ -392,13 +392,16 @@ class LabelModel:
         top = max(f[0] for f in fits)
         near = [f for f in fits if f[0] >= top - TIE_POINTS]
         score, brier, name, settings, fitted = min(near, key=lambda f: f[1])
-        self._keep(
-            name,
-            settings,
-            fitted,
+        reason = (
             f"best {self.selection_metric} on dev ({score:.1f}, Brier {brier:.3f}) of "
-            f"{len(self.candidates)} candidates",
+            f"{len(self.candidates)} candidates"
         )
+        if settings.get("label_weight"):
+            reason += (
+                "; it was scored out of fold and then fitted on the dev labels too, so this run's dev "
+                "figures are not a fair estimate of its quality (the test split's are)"
+            )
+        self._keep(name, settings, fitted, reason)
 
     def _dev_folds(self, Y_dev) -> list[np.ndarray]:
         """DEV_FOLDS seeded folds of the dev rows with gold."""

@@ -7,6 +7,7 @@ import scipy.optimize
 from labeling.engine import DawidSkene, LabelModel, MatrixCompletion
 from labeling.engine import label_model as lm_module
 from labeling.engine import matrix_completion as mc_module
+from labeling.engine.dawid_skene import POOL_FLOOR
 from labeling.engine.matrix_completion import labeled_counts
 
 
@@ -127,7 +128,7 @@ def test_a_candidate_fitted_on_dev_is_scored_on_rows_whose_gold_it_did_not_see(m
 
 
 def test_pooling_is_for_annotators_only_and_refuses_a_negative_strength():
-    L, _ = synthetic(3000, [0.8, 0.7, 0.9, 0.6], [0.5, 0.5, 0.5, 0.5], k=3, seed=4)
+    L, _ = synthetic(3000, [0.8, 0.7, 0.9, 0.6, 0.75, 0.65], [0.5] * 6, k=3, seed=4)
     plain = DawidSkene(3, abstain="outcome").fit(L)
     pooled = DawidSkene(3, abstain="outcome", pool=2.0).fit(L)
     # Labeling functions (abstain an outcome) are not alike: nothing is pooled.
@@ -135,5 +136,26 @@ def test_pooling_is_for_annotators_only_and_refuses_a_negative_strength():
     crowd_plain = DawidSkene(3, abstain="ignore").fit(L)
     crowd_pooled = DawidSkene(3, abstain="ignore", pool=2.0).fit(L)
     assert not np.allclose(crowd_plain.theta, crowd_pooled.theta)
+    # Four annotators are too few to be a crowd whose confusion means something apart from each of them.
+    few = L[:, :4]
+    np.testing.assert_allclose(
+        DawidSkene(3, abstain="ignore", pool=2.0, smoothing=POOL_FLOOR).fit(few).theta,
+        DawidSkene(3, abstain="ignore", smoothing=POOL_FLOOR).fit(few).theta,
+    )
     with pytest.raises(ValueError, match="pool must be non-negative"):
         DawidSkene(3, pool=-1.0)
+
+
+def test_a_run_fitted_on_dev_labels_says_its_dev_figures_are_not_fair():
+    # LF 0 copied twice: three columns making the same mistakes, which the moments take for agreement.
+    L, y = one_sided(
+        6000, [0, 1, 0, 1, 1, 0], [0.4, 0.5, 0.3, 0.6, 0.2, 0.5], [0.3, 0.1, 0.02, 0.2, 0.1, 0.25]
+    )
+    L = np.column_stack([L, L[:, 0], L[:, 0]])
+    m = LabelModel(2, selection_metric="accuracy").fit(L, L_dev=L[:600], Y_dev=y[:600])
+    assert m.settings.get("label_weight", 0) > 0
+    assert "not a fair estimate" in m.reason
+    unfitted = LabelModel(2, selection_metric="accuracy", model="dawid_skene").fit(
+        L, L_dev=L[:600], Y_dev=y[:600]
+    )
+    assert "not a fair estimate" not in unfitted.reason
