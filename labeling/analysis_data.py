@@ -323,6 +323,7 @@ def metrics_view(project, run: LabelModelRun) -> dict:
             {
                 "name": name,
                 "m": m,
+                "comparison_pending": not models and (run.summary or {}).get("comparison") == "pending",
                 "per_class": [
                     dict(label=label, **(m.get("per_class") or {}).get(label, {})) for label in labels
                 ],

@@ -1,4 +1,5 @@
-"""Queue again the LF applications and refits a stopped worker left unfinished (see recover_jobs)."""
+"""Queue again the LF applications, refits and model comparisons a stopped worker left unfinished (see
+recover_jobs)."""
 
 from django.db import transaction
 
@@ -8,7 +9,7 @@ from .models import LabelModelRun, LFVersion, VoteChunk
 
 
 def requeue_unfinished() -> list[str]:
-    from .tasks import apply_lf_version, refit
+    from .tasks import apply_lf_version, compare_models, refit
 
     recovered = []
     with transaction.atomic():
@@ -25,4 +26,10 @@ def requeue_unfinished() -> list[str]:
             LabelModelRun.objects.filter(pk=run.pk).update(status=JobStatus.QUEUED, stage="waiting for votes")
             transaction.on_commit(lambda pk=run.pk: refit.delay(pk))
             recovered.append(f"refit {run.pk}")
+        # A finished run past COMPARED_INLINE_ROWS whose comparison task was lost with its worker.
+        for pk in LabelModelRun.objects.filter(
+            status=JobStatus.DONE, summary__comparison="pending"
+        ).values_list("pk", flat=True):
+            transaction.on_commit(lambda pk=pk: compare_models.delay(pk))
+            recovered.append(f"comparison of refit {pk}")
     return recovered

@@ -196,6 +196,7 @@ def compare_models(run_id: int) -> None:
         summary["seconds"] = dict(
             summary.get("seconds") or {}, **{"compared models": round(time.perf_counter() - began, 3)}
         )
+        summary["comparison"] = "done"
         LabelModelRun.objects.filter(pk=run_id).update(metrics=metrics, summary=summary)
 
 
@@ -373,6 +374,9 @@ def _compute(run: LabelModelRun, versions) -> None:
     run_arrays.write(run, votes=V.T, gold=gold, split=split, pred=pred, proba=proba)
     clock.lap("run arrays")
     summary["seconds"] = clock.seconds
+    if compared is None:
+        # compare_models fills them in; recover_jobs queues it again if a worker died first.
+        summary["comparison"] = "pending"
     with transaction.atomic():
         LabelModelRun.objects.filter(pk=run.pk).update(
             status=JobStatus.DONE,

@@ -1,6 +1,7 @@
 """Saving an LF applies it in the real worker and ends in one refit of the latest versions."""
 
 import numpy as np
+from django.urls import reverse
 
 from labeling import services
 from labeling.models import LabelModelRun, LFVersion
@@ -36,7 +37,7 @@ def test_saving_an_lf_applies_it_and_refits(worker, project, alice):
 
 
 def test_a_large_run_scores_the_compared_models_after_it_is_shown(
-    project, alice, monkeypatch, django_capture_on_commit_callbacks
+    client, project, alice, monkeypatch, django_capture_on_commit_callbacks
 ):
     from labeling import refit
     from tests.labeling.helpers import apply_and_refit
@@ -72,9 +73,29 @@ def test_a_large_run_scores_the_compared_models_after_it_is_shown(
         refit.refit(run.pk)
     run.refresh_from_db()
     assert run.status == "done" and "models" not in run.metrics["dev"]
+    assert run.summary["comparison"] == "pending"
     assert len(callbacks) == 1  # the comparison task, sent once the run is stored
+
+    # The worker dies before the task runs: starting Chorus again sends it once more.
+    from labeling import recovery, tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.compare_models, "delay", lambda pk: sent.append(pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        recovered = recovery.requeue_unfinished()
+    assert sent == [run.pk] and f"comparison of refit {run.pk}" in recovered
+    client.force_login(alice)
+    pending = "other models are still being scored"
+    assert pending in client.get(reverse("analysis_metrics", args=[project.pk])).content.decode()
+
     refit.compare_models(run.pk)
     run.refresh_from_db()
+    assert run.summary["comparison"] == "done"
     for name in ("dev", "test"):
         assert run.metrics[name]["models"] == inline.metrics[name]["models"]
     assert run.metrics["dev"]["accuracy"] == inline.metrics["dev"]["accuracy"]
+    assert pending not in client.get(reverse("analysis_metrics", args=[project.pk])).content.decode()
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        recovery.requeue_unfinished()
+    assert sent == []
