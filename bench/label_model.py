@@ -230,10 +230,29 @@ def synthetic_child(n: int, m: int, k: int, model: str) -> None:
     )
 
 
-def refit_child(n: int, m: int, k: int) -> None:
+def one_sided_matrix(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labeling functions as most projects write them: LF j votes one class (alternating), firing on
+    U(0.05, 0.5) of that class's rows and U(0.005, 0.1) of the other's; binary, int8."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    L = np.full((n, m), -1, dtype=np.int8)
+    for j in range(m):
+        side = j % 2
+        hit, false_alarm = rng.uniform(0.05, 0.5), rng.uniform(0.005, 0.1)
+        fires = rng.random(n) < np.where(y == side, hit, false_alarm)
+        L[fires, j] = side
+    return L, y
+
+
+def refit_child(n: int, m: int, k: int, kind: int = 0) -> None:
     """The platform's refit with dev labels: LabelModel.fit with a seeded 10 % of the rows as dev gold,
-    then predict_proba on every row. Alone in its process, like the cells of the table."""
-    L, y, _ = synthetic_matrix(n, m, k)
+    then predict_proba on every row. Alone in its process, like the cells of the table. kind 0: the
+    two-sided sources of synthetic_matrix; kind 1: one-sided LFs, where the candidates fitted on the dev
+    labels (scored out of fold) join the choice."""
+    if kind:
+        L, y = one_sided_matrix(n, m)
+    else:
+        L, y, _ = synthetic_matrix(n, m, k)
     dev = np.random.default_rng(1).random(n) < 0.1
     t0 = time.perf_counter()
     model = LabelModel(k).fit(L, L_dev=L[dev], Y_dev=y[dev])
@@ -245,7 +264,7 @@ def refit_child(n: int, m: int, k: int) -> None:
             {
                 "fit": t1 - t0,
                 "predict": t2 - t1,
-                "chosen": model.chosen,
+                "chosen": model.chosen + (" + dev labels" if model.settings.get("label_weight") else ""),
                 "candidates": len(model.candidates),
                 "label_acc": float((proba.argmax(axis=1) == y).mean()),
             }
@@ -253,37 +272,42 @@ def refit_child(n: int, m: int, k: int) -> None:
     )
 
 
+# (sources, m, OPENBLAS_NUM_THREADS or None for as found): kind 0 two-sided sources, kind 1 one-sided LFs.
+REFIT_CASES = [(0, 22, None), (0, 22, "1"), (0, 50, None), (0, 50, "1"), (1, 22, "1"), (1, 50, "1")]
+SOURCE_KINDS = {0: "two-sided", 1: "one-sided LFs"}
+
+
 def refit_timing() -> None:
     print(
         "\nrefit with dev labels (10 % of rows as dev gold): LabelModel.fit(L, L_dev, Y_dev) + predict_proba(L);"
     )
-    print("once with the BLAS threads as found, once with OPENBLAS_NUM_THREADS=1\n")
+    print("two-sided sources with the BLAS threads as found and with OPENBLAS_NUM_THREADS=1 (a worker's),")
+    print("and one-sided LFs (where candidates fitted on the dev labels too are scored out of fold)\n")
     print(
-        f"| {'n':>9s} | {'m':>3s} | {'k':>2s} | {'BLAS threads':12s} | {'fit':>7s} | {'predict':>7s} | {'total':>7s} | chosen (of candidates) | {'label acc':>9s} |"
+        f"| {'n':>9s} | {'m':>3s} | {'k':>2s} | {'sources':13s} | {'BLAS threads':12s} | {'fit':>7s} | {'predict':>7s} | {'total':>7s} | {'chosen (of candidates)':28s} | {'label acc':>9s} |"
     )
-    print("|" + "|".join("-" * w for w in (11, 5, 4, 14, 9, 9, 9, 24, 11)) + "|")
-    for m in (22, 50):
-        for threads in (None, "1"):
-            env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-            if threads:
-                env["OPENBLAS_NUM_THREADS"] = threads
-            out = subprocess.run(
-                [sys.executable, __file__, "--refit", "1000000", str(m), "2"],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            if out.returncode != 0:
-                print(f"refit failed at m={m}: {out.stderr[-500:]}", file=sys.stderr)
-                continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            label = "as found" if threads is None else threads
-            chosen = f"{r['chosen']} ({r['candidates']})"
-            print(
-                f"| {1_000_000:9d} | {m:3d} | {2:2d} | {label:12s} | {r['fit']:6.2f}s | {r['predict']:6.2f}s | "
-                f"{r['fit'] + r['predict']:6.2f}s | {chosen:22s} | {r['label_acc']:9.3f} |",
-                flush=True,
-            )
+    print("|" + "|".join("-" * w for w in (11, 5, 4, 15, 14, 9, 9, 9, 30, 11)) + "|")
+    for kind, m, threads in REFIT_CASES:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        if threads:
+            env["OPENBLAS_NUM_THREADS"] = threads
+        out = subprocess.run(
+            [sys.executable, __file__, "--refit", "1000000", str(m), "2", str(kind)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if out.returncode != 0:
+            print(f"refit failed at m={m}: {out.stderr[-500:]}", file=sys.stderr)
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        label = "as found" if threads is None else threads
+        chosen = f"{r['chosen']} ({r['candidates']})"
+        print(
+            f"| {1_000_000:9d} | {m:3d} | {2:2d} | {SOURCE_KINDS[kind]:13s} | {label:12s} | {r['fit']:6.2f}s | "
+            f"{r['predict']:6.2f}s | {r['fit'] + r['predict']:6.2f}s | {chosen:28s} | {r['label_acc']:9.3f} |",
+            flush=True,
+        )
 
 
 def synthetic() -> None:
@@ -333,7 +357,7 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true", help="speed, memory and learned accuracies")
     parser.add_argument("--refit-only", action="store_true", help="only the refit-with-dev timing")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--refit", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--refit", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.refit:
         refit_child(*(int(x) for x in args.refit))
