@@ -186,3 +186,52 @@ def test_the_first_bytes_of_a_large_export_arrive_at_once(project, alice, bob):
     first = next(iter(response.streaming_content))
     assert time.perf_counter() - began < 1.0
     assert first.startswith(b"sample_id,external_id")
+
+
+def test_csv_fields_are_the_samples_fields_and_hand_labels_follow_their_own_samples(labeled, bob, charlie):
+    # The CSV prints PostgreSQL's JSON text of the fields as it is; it must read back as the same values,
+    # whatever they hold. Hand labels are found by a page's row range, also in an export of one split.
+    project, samples, run = labeled
+    tricky = {
+        "author": 'Zoë «quoted» "x"',
+        "nested": {"list": [1, 2.5, None, True], "empty": {}},
+        "small": 1e-7,
+        "big": 12345678901234567890,
+        "control": "line\nbreak\ttab\u0001",
+        "": "blank key",
+    }
+    Sample.objects.filter(pk=samples[0].pk).update(fields=tricky)
+    Sample.objects.filter(pk=samples[2].pk).update(fields={})
+    project_services.annotate(project=project, sample=samples[2], user=charlie, label=1)
+    rows = list(
+        csv.DictReader(
+            io.StringIO(read(token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")))
+        )
+    )
+    assert json.loads(rows[0]["fields"]) == tricky
+    assert rows[2]["fields"] == ""
+    assert [[h["label"] for h in json.loads(r["hand_labels"] or "[]")] for r in rows] == [
+        ["SPAM"],
+        ["HAM"],
+        ["SPAM"],
+        ["HAM"],
+    ]
+    jsonl = [
+        json.loads(line)
+        for line in read(
+            token_client(bob).get(f"/api/projects/{project.pk}/export/?format=jsonl")
+        ).splitlines()
+    ]
+    assert jsonl[0]["fields"] == tricky and jsonl[2]["fields"] == {}
+    dev_only = list(
+        csv.DictReader(
+            io.StringIO(
+                read(token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv&split=dev"))
+            )
+        )
+    )
+    assert [r["row"] for r in dev_only] == ["1", "3"]
+    assert [[h["label"] for h in json.loads(r["hand_labels"] or "[]")] for r in dev_only] == [
+        ["HAM"],
+        ["HAM"],
+    ]
