@@ -187,7 +187,13 @@ def lf_active(request, pk, lf_id):
     project = project_for(request.user, pk, "edit_lfs")
     lf = _live_lf(project, lf_id)
     active = request.POST.get("active") == "1"
-    services.update_lf(lf=lf, user=request.user, active=active)
+    try:
+        services.update_lf(lf=lf, user=request.user, active=active)
+    except ServiceError as exc:
+        # A restored service LF whose host is not allowed here cannot be switched on: say why, change nothing.
+        refused = exc.message
+    else:
+        refused = None
     if request.htmx:
         # The LF open in the editor stays marked in the refreshed list.
         selected = request.POST.get("selected", "")
@@ -196,7 +202,12 @@ def lf_active(request, pk, lf_id):
             if selected.isdigit()
             else None
         )
-        return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, chosen))
+        context = _lf_list_context(request, project, chosen)
+        context["toggle_error"] = refused
+        return render(request, "labeling/lf_studio.html#lf_list", context)
+    if refused:
+        messages.error(request, refused)
+        return redirect("lf_studio", project.pk)
     messages.success(request, f"“{lf.name}” is {'active' if active else 'inactive'} now; refitting.")
     return redirect("lf_studio", project.pk)
 
