@@ -28,6 +28,8 @@ from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion
 log = logging.getLogger(__name__)
 
 PREVIEW_SAMPLES = 8
+# How many of the project's fields a message about a field no sample has lists.
+LISTED_FIELDS = 20
 PREVIEW_KINDS = ("keyword", "regex", "field", "code", "predictions", "service")
 CODE_PREVIEW_ROWS = 2_000
 # A service's preview asks it about this many seeded samples (it may be slow or metered).
@@ -49,7 +51,33 @@ def _clean_definition(
         raise ServiceError(
             f"label must be one of the project's classes: {', '.join(project.labels)}", "label"
         )
-    return kind, index, kinds.clean_config(project, kind, config, any_host=restoring)
+    clean = kinds.clean_config(project, kind, config, any_host=restoring)
+    if kind == LFKind.FIELD and not restoring:
+        # A rule on a field no sample has would save and vote on nothing, silently. (An archive's LFs are
+        # restored as they were.)
+        _check_field(project, clean["field"].strip())
+    return kind, index, clean
+
+
+def _check_field(project: Project, name: str) -> None:
+    if name == "text":
+        return
+    n = sample_count(project)
+    fields = snapshot.field_names(project, n)
+    if name in fields:
+        return
+    if not n:
+        raise ServiceError(
+            f"no sample in this project has the field {name!r}: it has no samples yet (import some first)",
+            "config",
+        )
+    offered = ["text", *fields]  # as sample_fields gives them
+    listed = ", ".join(offered[:LISTED_FIELDS])
+    if len(offered) > LISTED_FIELDS:
+        listed += f" and {len(offered) - LISTED_FIELDS:,} more"
+    raise ServiceError(
+        f"no sample in this project has the field {name!r}; the samples' fields are: {listed}", "config"
+    )
 
 
 def unapplicable(kind: str, config: dict) -> str:
@@ -203,6 +231,11 @@ def delete_lf(*, lf: LabelingFunction, user) -> None:
 
 
 # --- reading the project's text ------------------------------------------------------------------------------
+
+
+def sample_fields(project: Project) -> list[str]:
+    """What a field rule can look at: "text", then the fields the project's samples have, sorted."""
+    return ["text", *snapshot.field_names(project, sample_count(project))]
 
 
 def project_texts(project: Project) -> list[str]:

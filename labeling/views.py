@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from projects.models import JobStatus, Sample
+from projects.models import JobStatus
 from projects.permissions import can, check, project_for
 from projects.services import ServiceError
 
@@ -76,12 +76,6 @@ def _lf_list_context(request, project, selected: LabelingFunction | None) -> dic
     return context
 
 
-def _first_sample_fields(project) -> list[str]:
-    """The field names of one sample, offered to field rules (samples of one import share their fields)."""
-    fields = Sample.objects.filter(project=project).order_by("row").values_list("fields", flat=True).first()
-    return list(fields) if isinstance(fields, dict) else []
-
-
 def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None):
     context = _lf_list_context(request, project, lf)
     form = form or (editor.form_from_version(lf, project) if lf else editor.blank_form(project))
@@ -100,7 +94,7 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "error": error,
             "kinds": [(k.value, k.label) for k in editor.EDITOR_KINDS],
             "field_ops": editor.FIELD_OPS,
-            "sample_fields": ["text", *sorted(_first_sample_fields(project))],
+            "sample_fields": services.sample_fields(project),
             "form_editable": lf is None or lf.current is None or lf.current.kind in editor.EDITOR_KINDS,
         }
     )
