@@ -5,8 +5,10 @@ probabilities.
 Restoring an archive into another Chorus makes a new project whose refit (same seed, same samples in the same
 rows, same gold labels, same LF definitions) gives the same LF statistics and probabilities. Hand labels by
 people who have no account there keep their label as the sample's gold label, without an annotator; their
-adjudications and comments keep their text and label with no author. A broken archive is refused with what
-is wrong and where (the file inside the archive, and its line), and nothing is made.
+adjudications and comments keep their text and label with no author. An external-service LF whose host this
+server does not allow (CHORUS_SERVICE_HOSTS) is restored inactive and not applied, and the restore's notices
+name it and its host. A broken archive is refused with what is wrong and where (the file inside the archive,
+and its line), and nothing is made.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -271,7 +275,15 @@ class _Lookup:
         self.users.update({u.username: u for u in get_user_model().objects.filter(username__in=wanted)})
 
 
-def restore(*, user, path: Path, name: str | None = None, on_progress=None) -> Project:
+@dataclass(frozen=True)
+class Restored:
+    project: Project
+    # What the person should know about the new project: each {"message", "lf", "host"} of an LF restored
+    # inactive because its service's host is not allowed here.
+    notices: list[dict] = field(default_factory=list)
+
+
+def restore(*, user, path: Path, name: str | None = None, on_progress=None) -> Restored:
     """A new project from an archive, with `user` as its admin; its LFs are applied and refit by the worker.
 
     on_progress(stage, done, total) is called as the restore goes (from inside its transaction: it must write
@@ -332,8 +344,8 @@ def restore(*, user, path: Path, name: str | None = None, on_progress=None) -> P
                 lfs = []
             except json.JSONDecodeError as exc:
                 _broken("lfs.json", exc.lineno, f"invalid JSON ({exc.msg})")
-            _restore_lfs(project, user, lfs)
-    return project
+            notices = _restore_lfs(project, user, lfs)
+    return Restored(project, notices)
 
 
 def _restore_labels(project: Project, archive: zipfile.ZipFile, lookup: _Lookup) -> None:
@@ -445,12 +457,16 @@ def _portable_config(version, labels: list[str]) -> dict:
     return portable
 
 
-def _restore_lfs(project: Project, user, lfs: list[dict]) -> None:
+def _restore_lfs(project: Project, user, lfs: list[dict]) -> list[dict]:
+    """Every LF with every version; the notices of those restored inactive (see Restored)."""
+    notices = []
     for item in lfs:
         versions = sorted(item["versions"], key=lambda v: v["number"])
         if not versions:
             continue
         first, *later = versions
+        active = item.get("active", True)
+        # restoring: a service on a host this server does not allow is kept, not applied, its LF inactive.
         lf = labeling_services.create_lf(
             project=project,
             user=user,
@@ -458,13 +474,31 @@ def _restore_lfs(project: Project, user, lfs: list[dict]) -> None:
             kind=first["kind"],
             label=first["label"] if first["label"] is not None else -1,
             config=first["config"],
-            active=item.get("active", True),
+            active=active,
+            restoring=True,
         )
         for v in later:
-            labeling_services.update_lf(
+            lf = labeling_services.update_lf(
                 lf=lf,
                 user=user,
                 kind=v["kind"],
                 label=v["label"] if v["label"] is not None else -1,
                 config=v["config"],
+                restoring=True,
             )
+        current = LFVersion.objects.get(pk=lf.current_id)
+        held = labeling_services.unapplicable(current.kind, current.config)
+        if held:
+            host = urlsplit(current.config["url"]).hostname
+            notices.append(
+                {
+                    "message": f"the labeling function {lf.name!r} was restored inactive and not applied: "
+                    f"{held}. Allow the host and activate it, or edit its URL",
+                    "lf": lf.name,
+                    "host": host,
+                }
+            )
+        elif active and not lf.active:
+            # An earlier version could not be applied here, the current one can: active, as archived.
+            labeling_services.update_lf(lf=lf, user=user, active=True)
+    return notices

@@ -24,8 +24,10 @@ SINGLE_CLASS = ("keyword", "regex", "field")
 MULTI_CLASS = ("code", "predictions", "service")
 
 
-def clean_config(project: Project, kind: str, config) -> dict:
-    """A checked, normalised config for the kind, or ServiceError naming what is wrong (field "config")."""
+def clean_config(project: Project, kind: str, config, *, any_host: bool = False) -> dict:
+    """A checked, normalised config for the kind, or ServiceError naming what is wrong (field "config").
+
+    any_host takes a service on any host (a restored archive's, kept but not applied: labeling.services)."""
     if not isinstance(config, dict):
         raise ServiceError("config must be an object", "config")
     try:
@@ -51,7 +53,7 @@ def clean_config(project: Project, kind: str, config) -> dict:
         if kind == "predictions":
             return _clean_predictions(project, config)
         if kind == "service":
-            cfg = service.parse_service_config(config, settings.CHORUS_SERVICE_HOSTS)
+            cfg = service.parse_service_config(config, ["*"] if any_host else settings.CHORUS_SERVICE_HOSTS)
             return {
                 "url": cfg.url,
                 "batch_size": cfg.batch_size,

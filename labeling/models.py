@@ -240,6 +240,8 @@ class RestoreJob(models.Model):
     # The project made; set once the restore has committed.
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     errors = models.JSONField(default=list)
+    # A finished restore's notices (labeling.archive.Restored): LFs restored inactive, and why.
+    notices = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

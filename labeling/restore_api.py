@@ -38,6 +38,7 @@ class RestoreJobOutput(serializers.ModelSerializer):
             "total",
             "project",
             "errors",
+            "notices",
             "created_at",
             "started_at",
             "finished_at",

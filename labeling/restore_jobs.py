@@ -85,7 +85,7 @@ def run(job_id: int) -> None:
     progress = _Progress(job.pk)
     errors = None
     try:
-        project = archive.restore(
+        restored = archive.restore(
             user=job.created_by, path=job.file.path, name=job.name or None, on_progress=progress
         )
     except ServiceError as exc:
@@ -102,10 +102,11 @@ def run(job_id: int) -> None:
             status=JobStatus.FAILED, errors=errors, stage="", finished_at=timezone.now()
         )
         return
-    count = project.samples.count()
+    count = restored.project.samples.count()
     RestoreJob.objects.filter(pk=job.pk).update(
         status=JobStatus.DONE,
-        project=project,
+        project=restored.project,
+        notices=restored.notices,
         stage="",
         processed=count,
         total=count,

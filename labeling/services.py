@@ -28,13 +28,17 @@ from .models import LabelingFunction, LabelModelRun, LFKind, LFVersion
 log = logging.getLogger(__name__)
 
 PREVIEW_SAMPLES = 8
+# How many of the project's fields a message about a field no sample has lists.
+LISTED_FIELDS = 20
 PREVIEW_KINDS = ("keyword", "regex", "field", "code", "predictions", "service")
 CODE_PREVIEW_ROWS = 2_000
 # A service's preview asks it about this many seeded samples (it may be slow or metered).
 SERVICE_PREVIEW_ROWS = 200
 
 
-def _clean_definition(project: Project, kind: str, label, config) -> tuple[str, int, dict]:
+def _clean_definition(
+    project: Project, kind: str, label, config, *, restoring: bool = False
+) -> tuple[str, int, dict]:
     if kind not in LFKind.values:
         raise ServiceError(f"unknown kind {kind!r}; choose one of {', '.join(LFKind.values)}", "kind")
     if kind in kinds.MULTI_CLASS and label in (None, "", -1):
@@ -47,7 +51,45 @@ def _clean_definition(project: Project, kind: str, label, config) -> tuple[str, 
         raise ServiceError(
             f"label must be one of the project's classes: {', '.join(project.labels)}", "label"
         )
-    return kind, index, kinds.clean_config(project, kind, config)
+    clean = kinds.clean_config(project, kind, config, any_host=restoring)
+    if kind == LFKind.FIELD and not restoring:
+        # A rule on a field no sample has would save and vote on nothing, silently. (An archive's LFs are
+        # restored as they were.)
+        _check_field(project, clean["field"].strip())
+    return kind, index, clean
+
+
+def _check_field(project: Project, name: str) -> None:
+    if name == "text":
+        return
+    n = sample_count(project)
+    fields = snapshot.field_names(project, n)
+    if name in fields:
+        return
+    if not n:
+        raise ServiceError(
+            f"no sample in this project has the field {name!r}: it has no samples yet (import some first)",
+            "config",
+        )
+    offered = ["text", *fields]  # as sample_fields gives them
+    listed = ", ".join(offered[:LISTED_FIELDS])
+    if len(offered) > LISTED_FIELDS:
+        listed += f" and {len(offered) - LISTED_FIELDS:,} more"
+    raise ServiceError(
+        f"no sample in this project has the field {name!r}; the samples' fields are: {listed}", "config"
+    )
+
+
+def unapplicable(kind: str, config: dict) -> str:
+    """Why a checked definition cannot be applied on this server, or "": a service on a host that
+    CHORUS_SERVICE_HOSTS does not allow (only a restored archive stores one; see create_lf)."""
+    if kind != LFKind.SERVICE:
+        return ""
+    try:
+        service.parse_service_config(config, settings.CHORUS_SERVICE_HOSTS)
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def _clean_name(name) -> str:
@@ -68,10 +110,24 @@ def queue_application(version: LFVersion) -> None:
 
 def _new_version(lf: LabelingFunction, *, user, kind: str, label: int, config: dict) -> LFVersion:
     last = lf.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    held = unapplicable(kind, config)
     version = LFVersion.objects.create(
-        lf=lf, number=last + 1, kind=kind, label=label, config=config, created_by=user
+        lf=lf,
+        number=last + 1,
+        kind=kind,
+        label=label,
+        config=config,
+        created_by=user,
+        # Kept as defined, never sent to the worker (which would refuse the host anyway); activating the LF
+        # once the host is allowed applies it (update_lf).
+        status=JobStatus.FAILED if held else JobStatus.QUEUED,
+        message=f"not applied: {held}" if held else "",
     )
     lf.current = version
+    if held:
+        lf.active = False
+        lf.save(update_fields=["current", "active"])
+        return version
     lf.save(update_fields=["current"])
     queue_application(version)
     if lf.active:
@@ -83,9 +139,13 @@ def _new_version(lf: LabelingFunction, *, user, kind: str, label: int, config: d
 
 
 @transaction.atomic
-def create_lf(*, project: Project, user, name, kind, label, config, active: bool = True) -> LabelingFunction:
+def create_lf(
+    *, project: Project, user, name, kind, label, config, active: bool = True, restoring: bool = False
+) -> LabelingFunction:
+    """`restoring` (an archive's LFs, labeling.archive) keeps a service on a host this server does not allow:
+    its version is stored but not applied, and the LF must be inactive until the host is allowed."""
     name = _clean_name(name)
-    kind, index, clean = _clean_definition(project, kind, label, config)
+    kind, index, clean = _clean_definition(project, kind, label, config, restoring=restoring)
     if LabelingFunction.objects.live().filter(project=project, name=name).exists():
         raise ServiceError(f"there is already a labeling function named {name!r}", "name")
     lf = LabelingFunction.objects.create(project=project, name=name, active=bool(active), created_by=user)
@@ -96,12 +156,34 @@ def create_lf(*, project: Project, user, name, kind, label, config, active: bool
 
 @transaction.atomic
 def update_lf(
-    *, lf: LabelingFunction, user, name=None, kind=None, label=None, config=None, active=None
+    *,
+    lf: LabelingFunction,
+    user,
+    name=None,
+    kind=None,
+    label=None,
+    config=None,
+    active=None,
+    restoring: bool = False,
 ) -> LabelingFunction:
-    """Rename, (de)activate, or redefine an LF; a new definition makes a new version, applied alone."""
+    """Rename, (de)activate, or redefine an LF; a new definition makes a new version, applied alone.
+
+    Activating an LF whose current version failed or was never applied applies it again; one this server
+    cannot apply (a restored service on a host that is not allowed) is refused, naming the host."""
     lf = LabelingFunction.objects.select_for_update().get(pk=lf.pk)
     project = lf.project
     current = lf.current
+    defining = kind is not None or label is not None or config is not None
+    retry = None
+    if active and not lf.active and not defining and current is not None:
+        held = unapplicable(current.kind, current.config)
+        if held:
+            raise ServiceError(
+                f"“{lf.name}” cannot be activated: {held}. Allow the host, or edit the labeling function's URL",
+                "active",
+            )
+        if current.status == JobStatus.FAILED:
+            retry = current
     if name is not None:
         name = _clean_name(name)
         if LabelingFunction.objects.live().filter(project=project, name=name).exclude(pk=lf.pk).exists():
@@ -119,16 +201,22 @@ def update_lf(
         target_label=lf.name,
         **audit.given(name=name, kind=kind, label=label, config=config, active=active),
     )
-    if kind is not None or label is not None or config is not None:
+    if defining:
         new = _clean_definition(
             project,
             kind if kind is not None else current.kind,
             label if label is not None else current.label,
             config if config is not None else current.config,
+            restoring=restoring,
         )
         if new != (current.kind, current.label, current.config):
             _new_version(lf, user=user, kind=new[0], label=new[1], config=new[2])
             return lf
+    if retry is not None:
+        LFVersion.objects.filter(pk=retry.pk).update(status=JobStatus.QUEUED, message="", processed=0)
+        queue_application(retry)
+        request_refit(project=project, user=user)
+        return lf
     if changed_activity:
         transaction.on_commit(lambda: request_refit(project=project))
     return lf
@@ -143,6 +231,11 @@ def delete_lf(*, lf: LabelingFunction, user) -> None:
 
 
 # --- reading the project's text ------------------------------------------------------------------------------
+
+
+def sample_fields(project: Project) -> list[str]:
+    """What a field rule can look at: "text", then the fields the project's samples have, sorted."""
+    return ["text", *snapshot.field_names(project, sample_count(project))]
 
 
 def project_texts(project: Project) -> list[str]:

@@ -337,6 +337,14 @@ def column(project: Project, name: str, n_rows: int) -> np.ndarray:
     return rows(project, 0, n_rows, n_rows, (name,)).column(name).to_numpy()
 
 
+def field_names(project: Project, n_rows: int) -> list[str]:
+    """The sample fields of the project's first n_rows samples (a field:<name> column of the snapshot is a field
+    some sample has), sorted: read from the parts' Parquet metadata, not from the samples."""
+    if not n_rows:
+        return []
+    return sorted(name[6:] for name in _usable(project, n_rows).columns if name.startswith("field:"))
+
+
 def version_of(project: Project) -> tuple:
     """Changes whenever the snapshot's files change: a key for what workers derive from it."""
     return _fingerprint(_parts(project))

@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from projects.models import JobStatus, Sample
+from projects.models import JobStatus
 from projects.permissions import can, check, project_for
 from projects.services import ServiceError
 
@@ -76,12 +76,6 @@ def _lf_list_context(request, project, selected: LabelingFunction | None) -> dic
     return context
 
 
-def _first_sample_fields(project) -> list[str]:
-    """The field names of one sample, offered to field rules (samples of one import share their fields)."""
-    fields = Sample.objects.filter(project=project).order_by("row").values_list("fields", flat=True).first()
-    return list(fields) if isinstance(fields, dict) else []
-
-
 def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None):
     context = _lf_list_context(request, project, lf)
     form = form or (editor.form_from_version(lf, project) if lf else editor.blank_form(project))
@@ -100,7 +94,7 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "error": error,
             "kinds": [(k.value, k.label) for k in editor.EDITOR_KINDS],
             "field_ops": editor.FIELD_OPS,
-            "sample_fields": ["text", *sorted(_first_sample_fields(project))],
+            "sample_fields": services.sample_fields(project),
             "form_editable": lf is None or lf.current is None or lf.current.kind in editor.EDITOR_KINDS,
         }
     )
@@ -187,7 +181,13 @@ def lf_active(request, pk, lf_id):
     project = project_for(request.user, pk, "edit_lfs")
     lf = _live_lf(project, lf_id)
     active = request.POST.get("active") == "1"
-    services.update_lf(lf=lf, user=request.user, active=active)
+    try:
+        services.update_lf(lf=lf, user=request.user, active=active)
+    except ServiceError as exc:
+        # A restored service LF whose host is not allowed here cannot be switched on: say why, change nothing.
+        refused = exc.message
+    else:
+        refused = None
     if request.htmx:
         # The LF open in the editor stays marked in the refreshed list.
         selected = request.POST.get("selected", "")
@@ -196,7 +196,12 @@ def lf_active(request, pk, lf_id):
             if selected.isdigit()
             else None
         )
-        return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, chosen))
+        context = _lf_list_context(request, project, chosen)
+        context["toggle_error"] = refused
+        return render(request, "labeling/lf_studio.html#lf_list", context)
+    if refused:
+        messages.error(request, refused)
+        return redirect("lf_studio", project.pk)
     messages.success(request, f"“{lf.name}” is {'active' if active else 'inactive'} now; refitting.")
     return redirect("lf_studio", project.pk)
 

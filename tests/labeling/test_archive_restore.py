@@ -203,3 +203,117 @@ def test_the_restore_page_uploads_then_shows_the_new_project(client, alice, bob,
     assert client.get(response["Location"]).status_code == 404
     refused = client.post(reverse("restore_project"), {"file": SimpleUploadedFile("c.csv", b"text\nx\n")})
     assert refused.status_code == 422 and "not a Chorus archive" in refused.content.decode()
+
+
+def _with_lfs(path, *extra: dict) -> bytes:
+    with zipfile.ZipFile(path) as z:
+        lfs = json.loads(z.read("lfs.json"))
+    return _rewritten(path, "lfs.json", json.dumps([*lfs, *extra]))
+
+
+def _service_lf(name: str, url: str, *later: dict, active: bool = True) -> dict:
+    versions = [{"number": 1, "kind": "service", "label": None, "config": {"url": url, "batch_size": 16}}]
+    versions += [{"number": 2 + i, **v} for i, v in enumerate(later)]
+    return {"name": name, "active": active, "current": len(versions), "versions": versions}
+
+
+def test_a_service_lf_on_a_host_not_allowed_here_is_restored_inactive_and_named(alice, bob, charlie, client):
+    project, _ = build_project(alice, charlie)
+    path = built(project, alice, "archive").file.path
+    content = _with_lfs(
+        path,
+        _service_lf("model", "https://models.example.com/label"),
+        # Its first version's host is not allowed, its current one is a keyword: active, applied, no notice.
+        _service_lf(
+            "was a model",
+            "http://old-models.example.com/label",
+            {"kind": "keyword", "label": "SPAM", "config": {"keywords": ["prize"]}},
+        ),
+    )
+    job = _restore(bob, content)
+    assert job.status == "done", job.errors
+    copy = job.project
+    assert job.errors == []
+    assert job.notices == [
+        {
+            "message": "the labeling function 'model' was restored inactive and not applied: the host "
+            "'models.example.com' is not allowed for services (CHORUS_SERVICE_HOSTS; allowed: 127.0.0.1). "
+            "Allow the host and activate it, or edit its URL",
+            "lf": "model",
+            "host": "models.example.com",
+        }
+    ]
+    # Nothing else is lost: every sample, hand label and LF (with every version) is there.
+    assert Sample.objects.filter(project=copy).count() == 8
+    assert (
+        Annotation.objects.filter(project=copy).count() == Annotation.objects.filter(project=project).count()
+    )
+    lfs = {lf.name: lf for lf in copy.lfs.select_related("current")}
+    assert sorted(lfs) == ["channel", "model", "my", "song", "was a model"]
+    assert [lf.name for lf in copy.lfs.filter(active=True)] == ["my", "song", "channel", "was a model"]
+    model = lfs["model"].current
+    assert (model.kind, model.config["url"], model.config["batch_size"]) == (
+        "service",
+        "https://models.example.com/label",
+        16,
+    )
+    assert model.status == "failed" and model.votes is None
+    assert model.message.startswith("not applied: the host 'models.example.com' is not allowed")
+    assert lfs["was a model"].current.status == "queued" and lfs["was a model"].current.number == 2
+    assert lfs["was a model"].versions.get(number=1).status == "failed"
+
+    # The API and the restore page say the same.
+    body = token_client(bob).get(f"/api/restores/{job.pk}/").json()
+    assert body["status"] == "done" and body["notices"] == job.notices
+    client.force_login(bob)
+    html = client.get(reverse("restore_job", args=[job.pk])).content.decode()
+    assert "1 labeling function restored inactive, not applied" in html
+    assert "the host &#x27;models.example.com&#x27; is not allowed for services" in html
+
+
+def test_a_restored_service_lf_is_activated_only_once_its_host_is_allowed(
+    alice, bob, charlie, client, settings, django_capture_on_commit_callbacks
+):
+    project, _ = build_project(alice, charlie)
+    path = built(project, alice, "archive").file.path
+    job = _restore(bob, _with_lfs(path, _service_lf("model", "https://models.example.com/label")))
+    lf = job.project.lfs.get(name="model")
+    owner = token_client(bob)
+    refused = owner.patch(f"/api/lfs/{lf.pk}/", {"active": True}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "active"
+    assert (
+        "“model” cannot be activated: the host 'models.example.com' is not allowed"
+        in refused.json()["message"]
+    )
+    lf.refresh_from_db()
+    assert not lf.active and lf.current.status == "failed"
+    client.force_login(bob)
+    switch = reverse("lf_active", args=[job.project.pk, lf.pk])
+    html = client.post(switch, {"active": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        '<p class="error" role="alert">“model” cannot be activated: the host &#x27;models.example.com&#x27;'
+        in html
+    )
+    lf.refresh_from_db()
+    assert not lf.active
+
+    settings.CHORUS_SERVICE_HOSTS = ["127.0.0.1", "models.example.com"]
+    with django_capture_on_commit_callbacks() as queued:
+        response = owner.patch(f"/api/lfs/{lf.pk}/", {"active": True}, format="json")
+    assert response.status_code == 200, response.json()
+    lf.refresh_from_db()
+    assert lf.active and (lf.current.status, lf.current.message) == ("queued", "")
+    assert queued, "the application of the now allowed service is queued"
+
+
+def test_a_malformed_service_lf_still_fails_the_restore(alice, bob, charlie):
+    project, _ = build_project(alice, charlie)
+    path = built(project, alice, "archive").file.path
+    before = Project.objects.count()
+    job = _restore(bob, _with_lfs(path, _service_lf("model", "ftp://models.example.com/label")))
+    assert job.status == "failed" and job.project is None and job.notices == []
+    assert job.errors == [
+        {"message": "give the service's URL, starting with http:// or https://", "field": "config"}
+    ]
+    assert Project.objects.count() == before

@@ -137,7 +137,7 @@ def test_an_archive_restored_into_a_fresh_project_refits_to_the_same_figures(ali
         ("song", [1, 2]),
         ("channel", [1]),
     ]
-    copy = archive.restore(user=bob, path=job.file.path, name="Restored")
+    copy = archive.restore(user=bob, path=job.file.path, name="Restored").project
     assert copy.pk != project.pk and copy.labels == project.labels and copy.seed == project.seed
     fields = ("row", "external_id", "text", "fields", "split", "gold_label")
     assert list(Sample.objects.filter(project=copy).values_list(*fields)) == list(

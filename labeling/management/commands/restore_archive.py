@@ -25,13 +25,16 @@ class Command(BaseCommand):
         if not Path(file).is_file():
             raise CommandError(f"{file}: no such file")
         try:
-            project = archive.restore(user=user, path=Path(file), name=name)
+            restored = archive.restore(user=user, path=Path(file), name=name)
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         except ImportFailed as exc:
             raise CommandError("\n".join(p.message for p in exc.problems)) from None
+        project = restored.project
         count = project.samples.count()
         lfs = project.lfs.count()
         self.stdout.write(
             f"Restored {project.name} as project {project.pk}: {count} samples, {lfs} labeling functions"
         )
+        for notice in restored.notices:
+            self.stdout.write(self.style.WARNING(notice["message"]))
