@@ -266,10 +266,11 @@ TABLE: dict[str, dict] = {
     "project_detail": {"get": "200 200 200 200 200 404 302"},
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
     # --- agreement and annotator quality: everyone but annotators reads agreement (the quality table on the
-    # page is for admins and reviewers); admins exclude annotators and mark gold checks ---------------------------
+    # page and the gold checks it is measured on are for admins and reviewers); admins exclude annotators and
+    # mark or unmark gold checks ---------------------------------------------------------------------------------
     "agreement": {"get": "200 200 200 403 200 404 302"},
     "annotator_exclusion": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
-    "gold_checks": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
+    "gold_checks": {"get": "200 403 200 403 403 404 302", "post": "- 403 403 403 403 404 302"},
     # --- labeling: everyone but viewers labels; reviewers (and admins) adjudicate ---------------------------------
     "label": {"get": "200 200 200 200 403 404 302", "post": "- - - - 403 404 302"},
     "label_comment": {"get": "405 405 405 405 405 405 302", "post": "- - - - 403 404 302"},
@@ -329,9 +330,9 @@ TABLE: dict[str, dict] = {
         "post": "- 403 403 403 403 404 401",
         "delete": "- 403 403 403 403 404 401",
     },
-    "api_project_checks": {"get": "200 403 403 403 403 404 401", "post": "- 403 403 403 403 404 401"},
+    "api_project_checks": {"get": "200 403 200 403 403 404 401", "post": "- 403 403 403 403 404 401"},
     "api_project_check": {
-        "get": "200 403 403 403 403 404 401",
+        "get": "200 403 200 403 403 404 401",
         "delete": "- 403 403 403 403 404 401",
         "kwargs": {"sample_id": "check"},
     },
