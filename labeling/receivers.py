@@ -2,9 +2,9 @@
 
 from django.dispatch import receiver
 
-from projects.signals import gold_changed, samples_changed, samples_imported
+from projects.signals import class_renamed, gold_changed, samples_changed, samples_imported
 
-from . import services
+from . import classes, services
 
 
 @receiver(samples_imported)
@@ -21,3 +21,8 @@ def on_samples_changed(sender, project, **kwargs):
 def on_gold_changed(sender, project, **kwargs):
     # Gold changes the scores, not the votes: a refit (coalesced with any queued one) is enough.
     services.request_refit(project=project)
+
+
+@receiver(class_renamed)
+def on_class_renamed(sender, project, old, new, **kwargs):
+    return classes.class_renamed(project, old, new)

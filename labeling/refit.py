@@ -10,9 +10,10 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from projects.models import JobStatus
+from projects.models import JobStatus, Project
 
 from . import annotator_sources, engine, run_arrays
+from .classes import relabel_results
 from .engine.majority import predict_from_scores
 from .engine.sources import row_has_vote
 from .models import LabelModelRun, LFVersion, pack, unpack
@@ -378,6 +379,12 @@ def _compute(run: LabelModelRun, versions) -> None:
         # compare_models fills them in; recover_jobs queues it again if a worker died first.
         summary["comparison"] = "pending"
     with transaction.atomic():
+        # A class renamed while this run computed (projects.classes holds the same lock): the results name
+        # classes as the project does now. A rename keeps indexes, so old and new names pair by position.
+        now = Project.objects.select_for_update().values_list("labels", flat=True).get(pk=project.pk)
+        renamed = {a: b for a, b in zip(labels, now, strict=False) if a != b}
+        if renamed:
+            relabel_results(summary, metrics, lf_stats, renamed)
         LabelModelRun.objects.filter(pk=run.pk).update(
             status=JobStatus.DONE,
             stage="",

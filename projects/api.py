@@ -15,12 +15,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import queue, selectors, services
+from . import classes, queue, selectors, services
 from .models import Annotation, ImportJob, Membership, Project, Sample, Split
 from .permissions import check, project_for, role_of
 from .serializers import (
     AnnotationInput,
     AnnotationOutput,
+    ClassRenamedOutput,
+    ClassRenameInput,
     ImportInput,
     ImportJobOutput,
     ProjectInput,
@@ -85,6 +87,29 @@ class ProjectDetailApi(APIView):
         if workflow:
             project = services.update_workflow(project=project, user=request.user, **workflow)
         return Response(ProjectOutput(project, context={"request": request}).data)
+
+
+class ClassDetailApi(APIView):
+    @extend_schema(
+        request=ClassRenameInput,
+        responses=ClassRenamedOutput,
+        summary="Rename one class (admins); its hand labels, votes, gold and run results follow it",
+    )
+    def patch(self, request, pk: int, index: int):
+        project = project_for(request.user, pk, "manage_project")
+        data = valid_input(ClassRenameInput, request.data)
+        done = classes.rename_class(project=project, index=index, name=data["name"], user=request.user)
+        return Response(
+            ClassRenamedOutput(
+                {
+                    "index": done.index,
+                    "name": done.new,
+                    "old_name": done.old,
+                    "labels": done.project.labels,
+                    "notes": done.notes,
+                }
+            ).data
+        )
 
 
 class ImportListApi(APIView):

@@ -5,6 +5,7 @@ from . import api, quality_api
 urlpatterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api_projects"),
     path("projects/<int:pk>/", api.ProjectDetailApi.as_view(), name="api_project"),
+    path("projects/<int:pk>/classes/<int:index>/", api.ClassDetailApi.as_view(), name="api_project_class"),
     path("projects/<int:pk>/imports/", api.ImportListApi.as_view(), name="api_project_imports"),
     path("imports/<int:pk>/", api.ImportDetailApi.as_view(), name="api_import"),
     path("projects/<int:pk>/samples/", api.SampleListApi.as_view(), name="api_project_samples"),

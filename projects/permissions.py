@@ -31,6 +31,10 @@ RULES: dict[str, frozenset[str]] = {
     # Each annotator's accuracy on gold checks and agreement with the others, by name: it judges people, so
     # those who run the annotation (admins, reviewers), not everyone who reads the dashboards.
     "view_quality": frozenset({Role.ADMIN, Role.REVIEWER}),
+    # The gold checks and their known answers: read by those who read the quality table measured on them
+    # (admins, reviewers), never by annotators (checks are unannounced). Marking and unmarking a check
+    # changes gold labels, so it stays with manage_project.
+    "view_checks": frozenset({Role.ADMIN, Role.REVIEWER}),
     # Who did what and when: it names every member and what they labeled, so admins only.
     "view_audit": frozenset({Role.ADMIN}),
     # One sample in full (every LF vote, the probabilities, each hand label with who gave it): developers and

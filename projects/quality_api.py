@@ -1,5 +1,6 @@
 """REST endpoints on the quality of hand labels: agreement (everyone who reads dashboards), the quality table
-per annotator (admins, reviewers), excluding an annotator's labels and gold checks (admins).
+per annotator and the gold checks (admins, reviewers read them), excluding an annotator's labels and marking
+or unmarking gold checks (admins).
 
     GET             /api/projects/{id}/agreement/
     GET             /api/projects/{id}/quality/
@@ -138,7 +139,7 @@ class CheckListApi(APIView):
 
     @extend_schema(responses=CheckOutput(many=True), summary="The project's gold checks in row order")
     def get(self, request, pk: int):
-        project = project_for(request.user, pk, "manage_project")
+        project = project_for(request.user, pk, "view_checks")
         found = Sample.objects.filter(project=project, check_label__isnull=False).order_by("row")
         return paginated(self, found, CheckOutput, project=project)
 
@@ -167,8 +168,8 @@ class CheckListApi(APIView):
 
 
 class CheckDetailApi(APIView):
-    def _check(self, request, pk: int, sample_id: int):
-        project = project_for(request.user, pk, "manage_project")
+    def _check(self, request, pk: int, sample_id: int, action: str = "view_checks"):
+        project = project_for(request.user, pk, action)
         sample = Sample.objects.filter(project=project, pk=sample_id, check_label__isnull=False).first()
         if sample is None:
             raise Http404("No such gold check in this project.")
@@ -181,6 +182,6 @@ class CheckDetailApi(APIView):
 
     @extend_schema(request=None, responses={204: None}, summary="The sample stops being a gold check")
     def delete(self, request, pk: int, sample_id: int):
-        project, sample = self._check(request, pk, sample_id)
+        project, sample = self._check(request, pk, sample_id, "manage_project")
         checks.unmark_checks(project=project, samples=[sample], by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

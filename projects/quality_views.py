@@ -1,6 +1,7 @@
 """Pages on the quality of hand labels: agreement between annotators (everyone who reads dashboards), each
 annotator's quality with the exclude action (admins and reviewers see it, admins act), and gold checks
-(admins mark and unmark samples with a known answer). Annotators see none of it.
+(admins and reviewers read them; admins mark and unmark samples with a known answer). Annotators see none
+of it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import checks, quality
 from .models import Annotation, Sample
 from .navigation import nav_for
-from .permissions import can, project_for, role_of
+from .permissions import can, check, project_for, role_of
 from .services import ServiceError
 
 INVALID = 422
@@ -48,6 +49,7 @@ def agreement(request, pk):
         pairs_hidden=max(0, len(pairs) - PAIRS_SHOWN),
         quality=quality.annotator_quality(project) if can(request.user, "view_quality", project) else None,
         can_manage=can(request.user, "manage_project", project),
+        can_view_checks=can(request.user, "view_checks", project),
         checks=Sample.objects.filter(project=project, check_label__isnull=False).count(),
     )
     return render(request, "projects/agreement.html", context)
@@ -119,10 +121,12 @@ def parse_check_lines(project, text: str) -> list[tuple[Sample, int | None]]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def gold_checks(request, pk):
-    """The project's gold checks, how each was answered, and marking or unmarking samples as checks."""
-    project = project_for(request.user, pk, "manage_project")
+    """The project's gold checks and how each was answered (admins, reviewers); marking or unmarking samples
+    as checks (admins). An htmx GET answers the list alone (its "More checks" link fetches the next page)."""
+    project = project_for(request.user, pk, "view_checks")
     error = None
     if request.method == "POST":
+        check(request.user, "manage_project", project)
         try:
             if "unmark" in request.POST:
                 found = Sample.objects.filter(project=project, pk=_int(request.POST.get("sample"))).first()
@@ -162,8 +166,12 @@ def gold_checks(request, pk):
         total=Sample.objects.filter(project=project, check_label__isnull=False).count(),
         error=error,
         posted=request.POST.get("samples", "") if error else "",
+        can_manage=can(request.user, "manage_project", project),
     )
-    return render(request, "projects/gold_checks.html", context, status=INVALID if error else 200)
+    # An htmx GET is the "More checks" link: the next rows alone.
+    fragment = request.htmx and request.method == "GET"
+    template = "projects/gold_checks.html#check_rows" if fragment else "projects/gold_checks.html"
+    return render(request, template, context, status=INVALID if error else 200)
 
 
 def _int(raw, default=None):

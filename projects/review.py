@@ -1,5 +1,6 @@
 """The review page (samples whose hand labels disagree, one at a time, adjudicated with a key), and the
-annotation workflow's settings: the project's (admins) and an annotator's own queue order.
+annotation workflow's settings: the project's (admins, with renaming its classes) and an annotator's own
+queue order.
 
 On the review page reviewers and admins see each hand label with who gave it; the label they choose becomes
 the sample's gold label (projects.services.adjudicate), and the next disagreement comes back.
@@ -14,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import queue, selectors, services
+from . import classes, queue, selectors, services
 from .models import QueueOrder, Sample
 from .navigation import nav_for
 from .permissions import can, project_for, role_of
@@ -128,15 +129,48 @@ def workflow(request, pk):
         else:
             messages.success(request, "Saved the annotation settings.")
             return redirect("workflow", project.pk)
-    context = {
+    context = _workflow_context(request, project, error=error, form=request.POST if error else None)
+    return render(request, "projects/review_workflow.html", context, status=INVALID if error else 200)
+
+
+def _workflow_context(request, project, **context) -> dict:
+    return {
         "project": project,
         "nav": nav_for(request, project, "workflow"),
         "role": role_of(request.user, project),
         "orders": QueueOrder.choices,
-        "error": error,
-        "form": request.POST if error else None,
+        "classes": [(i, key, name) for i, (key, name) in enumerate(project.label_keys())],
+        **context,
     }
-    return render(request, "projects/review_workflow.html", context, status=INVALID if error else 200)
+
+
+@login_required
+@require_POST
+def class_rename(request, pk, index):
+    """Admins: rename class `index`. An htmx request gets the page's classes card back, saying what happened."""
+    project = project_for(request.user, pk, "manage_project")
+    name = request.POST.get("name", "")
+    try:
+        done = classes.rename_class(project=project, index=index, name=name, user=request.user)
+    except ServiceError as exc:
+        result = {"kind": "error", "index": index, "message": exc.message, "name": name}
+        context = _workflow_context(request, project, rename=result)
+        template = (
+            "projects/review_workflow.html#classes" if request.htmx else "projects/review_workflow.html"
+        )
+        return render(request, template, context, status=INVALID)
+    if done.old == done.new:
+        said = f"The class is already called {done.new}."
+    else:
+        said = f"Renamed the class {done.old} to {done.new}; every label of it keeps pointing to it."
+    if not request.htmx:
+        messages.success(request, said)
+        for note in done.notes:
+            messages.warning(request, note)
+        return redirect("workflow", project.pk)
+    result = {"kind": "saved", "index": index, "message": said, "notes": done.notes}
+    context = _workflow_context(request, done.project, rename=result)
+    return render(request, "projects/review_workflow.html#classes", context)
 
 
 @login_required

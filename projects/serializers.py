@@ -51,6 +51,22 @@ class ProjectUpdateInput(serializers.Serializer):
     )
 
 
+class ClassRenameInput(serializers.Serializer):
+    name = serializers.CharField(
+        allow_blank=True, help_text="The class's new name (at most 100 characters, unlike the others)."
+    )
+
+
+class ClassRenamedOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The class's index: every label of it keeps pointing to it.")
+    name = serializers.CharField()
+    old_name = serializers.CharField()
+    labels = serializers.ListField(child=serializers.CharField(), help_text="The project's classes now.")
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="LFs that may still answer the old name, and what to do."
+    )
+
+
 # Settings that say how annotators are checked: not for annotators' eyes (checks are unannounced).
 QUALITY_SETTINGS = ("check_every", "annotators_as_sources")
 

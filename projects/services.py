@@ -30,6 +30,7 @@ from .signals import gold_changed, samples_changed, samples_imported
 log = logging.getLogger(__name__)
 
 MAX_CLASSES = 20
+MAX_CLASS_NAME = 100
 
 
 class ServiceError(Exception):
@@ -54,9 +55,9 @@ def clean_labels(labels) -> list[str]:
     dupes = [name for name, n in Counter(n.lower() for n in names).items() if n > 1]
     if dupes:
         raise ServiceError(f"class names must be different (repeated: {', '.join(dupes)})", "labels")
-    too_long = [n for n in names if len(n) > 100]
+    too_long = [n for n in names if len(n) > MAX_CLASS_NAME]
     if too_long:
-        raise ServiceError("a class name can have at most 100 characters", "labels")
+        raise ServiceError(f"a class name can have at most {MAX_CLASS_NAME} characters", "labels")
     # The schema form lists classes one per line or comma-separated, so neither may appear inside a name.
     split = [n for n in names if "," in n or "\n" in n or "\r" in n]
     if split:
@@ -106,7 +107,8 @@ def update_project(
         # Votes and hand labels store class indexes: existing classes keep their place, new ones append.
         if new[: len(old)] != old:
             raise ServiceError(
-                "existing classes cannot be removed, renamed or reordered; add new classes at the end",
+                "existing classes cannot be removed, renamed or reordered here; add new classes at the end "
+                "(rename one class on its own: PATCH /api/projects/<id>/classes/<index>/)",
                 "labels",
             )
         project.labels = new

@@ -11,3 +11,6 @@ samples_imported = Signal()
 gold_changed = Signal()
 # Sent after an import updated existing samples' text or fields (on_duplicate=update): project, sample_ids.
 samples_changed = Signal()
+# Sent inside the transaction of a class rename: project, index, old, new. A receiver rewrites what it stored
+# by class name and may return a list of notes for the person who renamed it (projects.classes).
+class_renamed = Signal()

@@ -116,6 +116,8 @@ def world(db):
         "sample_id": samples[0].pk,
         "sample": samples[0].pk,
         "check": samples[1].pk,
+        # A class of the project (the rename pages and API act on it).
+        "index": 1,
         "row": samples[0].row,
         "job_id": job.pk,
         "job": job.pk,
@@ -265,11 +267,14 @@ TABLE: dict[str, dict] = {
     # Every member sees the overview; an annotator's shows only their queue and progress.
     "project_detail": {"get": "200 200 200 200 200 404 302"},
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
+    # Renaming a class is a change to the project's settings: admins only.
+    "class_rename": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     # --- agreement and annotator quality: everyone but annotators reads agreement (the quality table on the
-    # page is for admins and reviewers); admins exclude annotators and mark gold checks ---------------------------
+    # page and the gold checks it is measured on are for admins and reviewers); admins exclude annotators and
+    # mark or unmark gold checks ---------------------------------------------------------------------------------
     "agreement": {"get": "200 200 200 403 200 404 302"},
     "annotator_exclusion": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
-    "gold_checks": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
+    "gold_checks": {"get": "200 403 200 403 403 404 302", "post": "- 403 403 403 403 404 302"},
     # --- labeling: everyone but viewers labels; reviewers (and admins) adjudicate ---------------------------------
     "label": {"get": "200 200 200 200 403 404 302", "post": "- - - - 403 404 302"},
     "label_comment": {"get": "405 405 405 405 405 405 302", "post": "- - - - 403 404 302"},
@@ -316,6 +321,7 @@ TABLE: dict[str, dict] = {
     "api_docs": {"get": "200 200 200 200 200 200 200", "htmx": False},
     "api_projects": {"get": "200 200 200 200 200 200 401", "post": "- - - - - - 401"},
     "api_project": {"get": "200 200 200 200 200 404 401", "patch": "- 403 403 403 403 404 401"},
+    "api_project_class": {"get": "405 405 405 405 405 405 401", "patch": "- 403 403 403 403 404 401"},
     "api_project_imports": {"get": "200 200 403 403 403 404 401", "post": "- - 403 403 403 404 401"},
     "api_import": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "job"}},
     "api_project_samples": {"get": "200 200 200 403 200 404 401"},
@@ -329,9 +335,9 @@ TABLE: dict[str, dict] = {
         "post": "- 403 403 403 403 404 401",
         "delete": "- 403 403 403 403 404 401",
     },
-    "api_project_checks": {"get": "200 403 403 403 403 404 401", "post": "- 403 403 403 403 404 401"},
+    "api_project_checks": {"get": "200 403 200 403 403 404 401", "post": "- 403 403 403 403 404 401"},
     "api_project_check": {
-        "get": "200 403 403 403 403 404 401",
+        "get": "200 403 200 403 403 404 401",
         "delete": "- 403 403 403 403 404 401",
         "kwargs": {"sample_id": "check"},
     },
