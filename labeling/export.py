@@ -170,7 +170,9 @@ def records(
                 "external_id": external_id,
                 "row": row,
                 "text": text,
-                "fields": (fields if fields not in (None, "{}", "null") else "") if raw_fields else (fields or {}),
+                "fields": (fields if fields not in (None, "{}", "null") else "")
+                if raw_fields
+                else (fields or {}),
                 "split": split,
                 "predicted_label": predicted,
                 "probabilities": probabilities,
