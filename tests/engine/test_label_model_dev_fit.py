@@ -128,7 +128,9 @@ def test_a_candidate_fitted_on_dev_is_scored_on_rows_whose_gold_it_did_not_see(m
 
 
 def test_pooling_is_for_annotators_only_and_refuses_a_negative_strength():
-    L, _ = synthetic(3000, [0.8, 0.7, 0.9, 0.6, 0.75, 0.65], [0.5] * 6, k=3, seed=4)
+    L, _ = synthetic(
+        3000, [0.8, 0.7, 0.9, 0.6, 0.75, 0.65, 0.85, 0.7, 0.6, 0.8, 0.9, 0.75], [0.3] * 12, k=3, seed=4
+    )
     plain = DawidSkene(3, abstain="outcome").fit(L)
     pooled = DawidSkene(3, abstain="outcome", pool=2.0).fit(L)
     # Labeling functions (abstain an outcome) are not alike: nothing is pooled.
@@ -136,8 +138,8 @@ def test_pooling_is_for_annotators_only_and_refuses_a_negative_strength():
     crowd_plain = DawidSkene(3, abstain="ignore").fit(L)
     crowd_pooled = DawidSkene(3, abstain="ignore", pool=2.0).fit(L)
     assert not np.allclose(crowd_plain.theta, crowd_pooled.theta)
-    # Four annotators are too few to be a crowd whose confusion means something apart from each of them.
-    few = L[:, :4]
+    # Nine annotators are too few to be a crowd whose confusion means something apart from each of them.
+    few = L[:, :9]
     np.testing.assert_allclose(
         DawidSkene(3, abstain="ignore", pool=2.0, smoothing=POOL_FLOOR).fit(few).theta,
         DawidSkene(3, abstain="ignore", smoothing=POOL_FLOOR).fit(few).theta,

@@ -64,8 +64,11 @@ def test_relabeling_the_classes_permutes_the_output(data, seed):
 
 
 @FAST
-@given(st.integers(2, 5), st.integers(3, 6), st.integers(0, 2**16))
+@given(st.integers(2, 5), st.integers(5, 8), st.integers(0, 2**16))
 def test_a_perfect_source_is_recovered(k, m, seed):
+    # Five sources or more: with three or four on 300 rows the likelihood's own maximum can put the perfect
+    # source near 0.92 (restarting EM from each source's votes finds nothing better), and about one draw in
+    # a hundred then labels 94 % right; from five on, none did in 6,400 draws.
     rng = np.random.default_rng(seed)
     n = 300
     y = rng.integers(0, k, n)
