@@ -186,7 +186,12 @@ def compare_models(run_id: int) -> None:
     labels = run.project.labels
     compared = _compared(len(labels), run.project.seed, L, split)
     with transaction.atomic():
-        run = LabelModelRun.objects.select_for_update().get(pk=run_id)
+        stored = LabelModelRun.objects.select_for_update().filter(pk=run_id).first()
+        if stored is None:
+            # The project was deleted meanwhile (its files with it): take back the arrays load() rebuilt.
+            run_arrays.remove(run)
+            return
+        run = stored
         metrics = dict(run.metrics)
         for name in ("dev", "test"):
             if name in metrics:

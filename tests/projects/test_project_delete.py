@@ -254,6 +254,31 @@ def test_a_refit_finishing_after_the_deletion_takes_back_its_arrays(
     assert not LabelModelRun.objects.filter(pk=run.pk).exists()
 
 
+def test_a_model_comparison_finishing_after_the_deletion_leaves_no_arrays(
+    db, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    """compare_models read the run, then the project went (files too): the arrays it rebuilt to read are
+    removed again, and it returns quietly instead of failing on the missing run."""
+    from labeling import refit as refit_service
+
+    project = make_project(alice)
+    make_samples(project, TEXTS, splits=SPLITS, gold=[1, 0, 1, 0, 1, 0])
+    lf_services.create_lf(
+        project=project, user=alice, name="my", kind="regex", label="SPAM", config={"pattern": "my"}
+    )
+    run = apply_and_refit(project)
+    load = refit_service.run_arrays.load
+
+    def delete_then_load(run):
+        with django_capture_on_commit_callbacks(execute=True):
+            deletion.delete_project(project=project, user=alice, confirm="Spam")
+        return load(run)
+
+    monkeypatch.setattr(refit_service.run_arrays, "load", delete_then_load)
+    refit_service.compare_models(run.pk)
+    assert not (Path(settings.MEDIA_ROOT) / "runs" / f"project-{project.pk}").exists()
+
+
 def test_the_worker_takes_messages_for_a_deleted_project_and_stays_well(worker, alice):
     project = make_project(alice, name="Spam")
     make_samples(project, TEXTS, splits=SPLITS, gold=[1, 0, 1, 0, 1, 0])
@@ -441,3 +466,18 @@ def test_the_schema_documents_the_delete_and_its_confirm_parameter(client, alice
     assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["confirm"]
     assert set(operation["responses"]) == {"200", "400"}
     assert "confirm" in operation["description"]
+
+
+def test_the_django_admin_deletes_through_the_service(client, db, alice, django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    world = make_full_project(alice)
+    project, files = world["project"], files_of(world)
+    staff = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-1")
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert rows_of(project.pk) == dict.fromkeys(rows_of(project.pk), 0)
+    assert [name for name, path in files.items() if path.exists()] == []
+    assert AuditEvent.objects.get(action="project.deleted").actor == staff
