@@ -279,6 +279,26 @@ def test_a_model_comparison_finishing_after_the_deletion_leaves_no_arrays(
     assert not (Path(settings.MEDIA_ROOT) / "runs" / f"project-{project.pk}").exists()
 
 
+def test_a_chunk_reading_rows_of_a_deleted_project_writes_no_snapshot_back(
+    db, alice, django_capture_on_commit_callbacks
+):
+    """A chunk task that loaded its project before the deletion, and reads its rows after it, finds no rows
+    and writes neither the snapshot nor its lock file again."""
+    project = make_project(alice)
+    make_samples(project, TEXTS)
+    snapshot.rebuild(project)
+    folder = snapshot.folder(project)
+    lock = folder.parent / f".{folder.name}.lock"
+    assert folder.is_dir() and lock.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        deletion.delete_project(project=project, user=alice, confirm="Spam")
+    assert not folder.exists() and not lock.exists()
+    with pytest.raises(RuntimeError, match="has 0 rows, expected 6"):
+        snapshot.rows(project, 0, 6, 6)
+    snapshot.append(project, 0, 6)
+    assert not folder.exists() and not lock.exists()
+
+
 def test_the_worker_takes_messages_for_a_deleted_project_and_stays_well(worker, alice):
     project = make_project(alice, name="Spam")
     make_samples(project, TEXTS, splits=SPLITS, gold=[1, 0, 1, 0, 1, 0])
