@@ -2,9 +2,15 @@
 
 from django.dispatch import receiver
 
-from projects.signals import class_renamed, gold_changed, samples_changed, samples_imported
+from projects.signals import (
+    class_renamed,
+    gold_changed,
+    project_deleting,
+    samples_changed,
+    samples_imported,
+)
 
-from . import classes, services
+from . import classes, deletion, services
 
 
 @receiver(samples_imported)
@@ -26,3 +32,8 @@ def on_gold_changed(sender, project, **kwargs):
 @receiver(class_renamed)
 def on_class_renamed(sender, project, old, new, **kwargs):
     return classes.class_renamed(project, old, new)
+
+
+@receiver(project_deleting)
+def on_project_deleting(sender, project, **kwargs):
+    return deletion.project_deleting(project)

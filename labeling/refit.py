@@ -186,7 +186,12 @@ def compare_models(run_id: int) -> None:
     labels = run.project.labels
     compared = _compared(len(labels), run.project.seed, L, split)
     with transaction.atomic():
-        run = LabelModelRun.objects.select_for_update().get(pk=run_id)
+        stored = LabelModelRun.objects.select_for_update().filter(pk=run_id).first()
+        if stored is None:
+            # The project was deleted meanwhile (its files with it): take back the arrays load() rebuilt.
+            run_arrays.remove(run)
+            return
+        run = stored
         metrics = dict(run.metrics)
         for name in ("dev", "test"):
             if name in metrics:
@@ -381,7 +386,15 @@ def _compute(run: LabelModelRun, versions) -> None:
     with transaction.atomic():
         # A class renamed while this run computed (projects.classes holds the same lock): the results name
         # classes as the project does now. A rename keeps indexes, so old and new names pair by position.
-        now = Project.objects.select_for_update().values_list("labels", flat=True).get(pk=project.pk)
+        now = (
+            Project.objects.select_for_update().values_list("labels", flat=True).filter(pk=project.pk).first()
+        )
+        if now is None:
+            # The project was deleted while this run computed: its files are gone, so take back the arrays
+            # this run just wrote rather than leave them behind.
+            run_arrays.remove(run)
+            log.info("refit %s: project %s was deleted meanwhile", run.pk, project.pk)
+            return
         renamed = {a: b for a, b in zip(labels, now, strict=False) if a != b}
         if renamed:
             relabel_results(summary, metrics, lf_stats, renamed)

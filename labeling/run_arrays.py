@@ -9,6 +9,7 @@ machine's disk) is rebuilt from what the database keeps: the versions' votes and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -78,6 +79,14 @@ def write(run: LabelModelRun, *, votes, gold, split, pred, proba) -> None:
     except OSError:
         # Another process stored the same run's arrays first (two pages rebuilding at once): keep theirs.
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove(run: LabelModelRun) -> None:
+    """Delete the run's folder, and the project's when nothing else is left in it."""
+    path = folder(run)
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def prune(project_id: int, keep_ids) -> None:

@@ -179,14 +179,22 @@ def _writing(project: Project):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _deleted(project: Project) -> bool:
+    # A worker still holding a project that was deleted meanwhile must not write its snapshot (or lock file)
+    # back after the deletion removed them (projects.deletion).
+    return not Project.objects.filter(pk=project.pk).exists()
+
+
 def append(project: Project, first_row: int, count: int) -> None:
     """Add the rows of one import to the snapshot (called after the import commits)."""
-    if count:
+    if count and not _deleted(project):
         with _writing(project):
             _write_part(project, first_row, first_row + count - 1)
 
 
 def rebuild(project: Project) -> None:
+    if _deleted(project):
+        return
     with _writing(project) as path:
         if path.exists():
             shutil.rmtree(path)

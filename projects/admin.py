@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import deletion
 from .models import Annotation, ApiToken, AuditEvent, ImportJob, Invitation, Membership, Project, Sample
 
 
@@ -14,6 +15,14 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "created_by", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+
+    # Through the service, so the project's files go too and the deletion is in the audit log.
+    def delete_model(self, request, obj):
+        deletion.delete_project(project=obj, user=request.user, confirm=obj.name)
+
+    def delete_queryset(self, request, queryset):
+        for project in queryset:
+            deletion.delete_project(project=project, user=request.user, confirm=project.name)
 
 
 @admin.register(Sample)

@@ -15,7 +15,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import classes, queue, selectors, services
+from . import classes, deletion, queue, selectors, services
 from .models import Annotation, ImportJob, Membership, Project, Sample, Split
 from .permissions import check, project_for, role_of
 from .serializers import (
@@ -23,8 +23,10 @@ from .serializers import (
     AnnotationOutput,
     ClassRenamedOutput,
     ClassRenameInput,
+    ErrorOutput,
     ImportInput,
     ImportJobOutput,
+    ProjectDeletedOutput,
     ProjectInput,
     ProjectOutput,
     ProjectUpdateInput,
@@ -87,6 +89,35 @@ class ProjectDetailApi(APIView):
         if workflow:
             project = services.update_workflow(project=project, user=request.user, **workflow)
         return Response(ProjectOutput(project, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Delete a project and everything in it (admins); cannot be undone",
+        description=(
+            "Deletes the project's samples, hand labels, comments, labeling functions with their versions and "
+            "votes, label-model runs, imports, exports, members and invitations, and their files. "
+            "`confirm` must be the project's name, given as the query parameter or in the JSON body "
+            '(`{"confirm": "<name>"}`); without it, or with another name, nothing is deleted (400).'
+        ),
+        parameters=[
+            OpenApiParameter(
+                "confirm",
+                str,
+                description="The project's name, exactly (or send it in the body as `confirm`).",
+            )
+        ],
+        request=None,
+        responses={200: ProjectDeletedOutput, 400: ErrorOutput},
+    )
+    def delete(self, request, pk: int):
+        project = project_for(request.user, pk, "delete_project")
+        body = request.data if isinstance(request.data, dict) else {}
+        confirm = body.get("confirm", request.query_params.get("confirm"))
+        done = deletion.delete_project(project=project, user=request.user, confirm=confirm)
+        return Response(
+            ProjectDeletedOutput(
+                {"id": done.project_id, "name": done.name, "deleted": done.counts, "message": done.summary()}
+            ).data
+        )
 
 
 class ClassDetailApi(APIView):

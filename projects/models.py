@@ -388,9 +388,15 @@ class Invitation(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who did what to which LF, label, member or setting of a project, and when. Written by the services."""
+    """Who did what to which LF, label, member or setting of a project, and when. Written by the services.
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audit_events")
+    A project's events go with it; the event of its deletion is kept without a project (project None,
+    target_id the deleted project's id), so the site's log still says who deleted what and when.
+    """
+
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -26,6 +26,9 @@ RULES: dict[str, frozenset[str]] = {
     "import": STAFF,
     "export": STAFF,
     "manage_project": frozenset({Role.ADMIN}),
+    # Deleting the project with everything in it (samples, hand labels, LFs, runs, files): cannot be undone,
+    # so its admins only, like the settings page that holds it.
+    "delete_project": frozenset({Role.ADMIN}),
     # Adjudicate disagreements, and see every hand label and comment with who gave it.
     "review": frozenset({Role.ADMIN, Role.REVIEWER}),
     # Each annotator's accuracy on gold checks and agreement with the others, by name: it judges people, so

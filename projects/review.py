@@ -1,6 +1,6 @@
 """The review page (samples whose hand labels disagree, one at a time, adjudicated with a key), and the
-annotation workflow's settings: the project's (admins, with renaming its classes) and an annotator's own
-queue order.
+annotation workflow's settings: the project's (admins, with renaming its classes and deleting the project)
+and an annotator's own queue order.
 
 On the review page reviewers and admins see each hand label with who gave it; the label they choose becomes
 the sample's gold label (projects.services.adjudicate), and the next disagreement comes back.
@@ -14,8 +14,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
-from . import classes, queue, selectors, services
+from . import classes, deletion, queue, selectors, services
 from .models import QueueOrder, Sample
 from .navigation import nav_for
 from .permissions import can, project_for, role_of
@@ -140,6 +141,7 @@ def _workflow_context(request, project, **context) -> dict:
         "role": role_of(request.user, project),
         "orders": QueueOrder.choices,
         "classes": [(i, key, name) for i, (key, name) in enumerate(project.label_keys())],
+        "can_delete": can(request.user, "delete_project", project),
         **context,
     }
 
@@ -171,6 +173,24 @@ def class_rename(request, pk, index):
     result = {"kind": "saved", "index": index, "message": said, "notes": done.notes}
     context = _workflow_context(request, done.project, rename=result)
     return render(request, "projects/review_workflow.html#classes", context)
+
+
+@login_required
+@require_POST
+def project_delete(request, pk):
+    """Admins: delete the project once its name is typed; a wrong name gets the settings' card back saying so."""
+    project = project_for(request.user, pk, "delete_project")
+    confirm = request.POST.get("confirm", "")
+    try:
+        done = deletion.delete_project(project=project, user=request.user, confirm=confirm)
+    except ServiceError as exc:
+        context = _workflow_context(request, project, deletion={"message": exc.message, "confirm": confirm})
+        template = "projects/review_workflow.html#delete" if request.htmx else "projects/review_workflow.html"
+        return render(request, template, context, status=INVALID)
+    messages.success(request, done.summary())
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("project_list"))
+    return redirect("project_list")
 
 
 @login_required

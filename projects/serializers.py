@@ -67,6 +67,21 @@ class ClassRenamedOutput(serializers.Serializer):
     )
 
 
+class ProjectDeletedOutput(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The deleted project's id; its URLs answer 404 from now on.")
+    name = serializers.CharField()
+    deleted = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text='How many of each kind of row went with it: {"samples": 1200, "hand labels": 300, ...}.',
+    )
+    message = serializers.CharField(help_text="The same, in a sentence.")
+
+
+class ErrorOutput(serializers.Serializer):
+    message = serializers.CharField(help_text="What is wrong, in a sentence.")
+    field = serializers.CharField(required=False, help_text="The input the problem is in.")
+
+
 # Settings that say how annotators are checked: not for annotators' eyes (checks are unannounced).
 QUALITY_SETTINGS = ("check_every", "annotators_as_sources")
 

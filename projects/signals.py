@@ -14,3 +14,7 @@ samples_changed = Signal()
 # Sent inside the transaction of a class rename: project, index, old, new. A receiver rewrites what it stored
 # by class name and may return a list of notes for the person who renamed it (projects.classes).
 class_renamed = Signal()
+# Sent inside the transaction of a project's deletion, before its rows go: project. A receiver counts what it
+# stores for the project (returning {what: count}) and arranges, with transaction.on_commit, to remove the
+# project's files it keeps, so a deletion that rolls back leaves them (projects.deletion).
+project_deleting = Signal()

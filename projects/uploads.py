@@ -88,6 +88,8 @@ def stage(session, project, upload, encoding: str | None = None) -> Staged:
     with open(folder / "file", "wb") as out:
         for chunk in upload.chunks():
             out.write(chunk)
+    # The project's id beside the file: deleting the project finds its staged uploads (projects.deletion).
+    (folder / "project").write_text(str(project.pk))
     if fmt == "zip":
         try:
             fmt = formats.member_format(folder / "file", upload.name, None)

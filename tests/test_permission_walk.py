@@ -267,6 +267,8 @@ TABLE: dict[str, dict] = {
     # Every member sees the overview; an annotator's shows only their queue and progress.
     "project_detail": {"get": "200 200 200 200 200 404 302"},
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
+    # Deleting the project (a form on the settings page, POST only): admins only.
+    "project_delete": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     # Renaming a class is a change to the project's settings: admins only.
     "class_rename": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     # --- agreement and annotator quality: everyone but annotators reads agreement (the quality table on the
@@ -320,7 +322,12 @@ TABLE: dict[str, dict] = {
     "api_schema": {"get": "200 200 200 200 200 200 200", "htmx": False},
     "api_docs": {"get": "200 200 200 200 200 200 200", "htmx": False},
     "api_projects": {"get": "200 200 200 200 200 200 401", "post": "- - - - - - 401"},
-    "api_project": {"get": "200 200 200 200 200 404 401", "patch": "- 403 403 403 403 404 401"},
+    "api_project": {
+        "get": "200 200 200 200 200 404 401",
+        "patch": "- 403 403 403 403 404 401",
+        # Deleting the project: admins only (and only with its name as `confirm`).
+        "delete": "- 403 403 403 403 404 401",
+    },
     "api_project_class": {"get": "405 405 405 405 405 405 401", "patch": "- 403 403 403 403 404 401"},
     "api_project_imports": {"get": "200 200 403 403 403 404 401", "post": "- - 403 403 403 404 401"},
     "api_import": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "job"}},
