@@ -161,3 +161,16 @@ def test_a_run_fitted_on_dev_labels_says_its_dev_figures_are_not_fair():
         L, L_dev=L[:600], Y_dev=y[:600]
     )
     assert "not a fair estimate" not in unfitted.reason
+
+
+def test_copies_are_counted_once_and_coincidences_are_not_copies():
+    L, y = one_sided(3000, [0, 1, 1], [0.4, 0.5, 0.3], [0.05, 0.1, 0.02], seed=5)
+    # Three sources, two of them the same: two distinct sources, too few to learn from.
+    m = LabelModel(2).fit(np.column_stack([L[:, :2], L[:, 1]]))
+    assert m.chosen == "majority_vote" and "only 2 distinct source(s)" in m.fallback
+    assert m.describe()["duplicate_of"] == [None, None, 1]
+    # Two LFs that fired on the same two rows are a coincidence, not a copy.
+    rare = np.full((3000, 2), -1)
+    rare[[10, 20], :] = 1
+    m = LabelModel(2).fit(np.column_stack([L, rare]))
+    assert m.describe()["duplicate_of"] == [None] * 5

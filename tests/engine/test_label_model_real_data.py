@@ -74,3 +74,22 @@ def test_dev_labels_join_the_fit_on_tubespam(root):
     assert accuracy(m, t.L_test, t.Y_test) >= accuracy(alone, t.L_test, t.Y_test) + 3.0
     assert m.learned_accuracies[2] > m.learned_accuracies[6]
     assert alone.learned_accuracies[2] < alone.learned_accuracies[6]
+
+
+def test_an_lf_saved_twice_changes_nothing_on_youtube(root):
+    # The same votes in two columns (an LF saved twice, a code LF that rewrites a regex) are one source:
+    # counted twice, the moments took the pair's agreement for accuracy (83.2 % -> 49.6 % here).
+    t = datasets.wrench_youtube(root)
+    j = int(np.argmax((t.L_train != -1).sum(axis=0)))
+    once = LabelModel(2).fit(t.L_train)
+    twice = LabelModel(2).fit(np.column_stack([t.L_train, t.L_train[:, j]]))
+    L_eval = np.column_stack([t.L_eval, t.L_eval[:, j]])
+    assert accuracy(twice, L_eval, t.Y_eval) == accuracy(once, t.L_eval, t.Y_eval)
+    assert twice.describe()["duplicate_of"][-1] == j
+    assert twice.learned_accuracies[-1] == twice.learned_accuracies[j]
+    with_dev = LabelModel(2, selection_metric="accuracy").fit(
+        np.column_stack([t.L_train, t.L_train[:, j]]),
+        L_dev=np.column_stack([t.L_dev, t.L_dev[:, j]]),
+        Y_dev=t.Y_dev,
+    )
+    assert accuracy(with_dev, L_eval, t.Y_eval) > 84
