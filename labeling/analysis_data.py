@@ -17,6 +17,7 @@ from projects import quality
 from projects.models import Annotation, JobStatus
 
 from . import charts
+from .classes import padded_confusion
 from .models import LabelingFunction, LabelModelRun, LFVersion
 from .templatetags.labeling_format import pct
 
@@ -273,8 +274,7 @@ def metrics_view(project, run: LabelModelRun) -> dict:
         m = (run.metrics or {}).get(name)
         if not m:
             continue
-        confusion = m.get("confusion_matrix") or []
-        abstained = m.get("abstained") or [0] * len(labels)
+        confusion, abstained = padded_confusion(m, len(labels))
         grid = [list(row) + [abstained[i]] for i, row in enumerate(confusion)]
         columns = [*labels, "no label"]
         row_totals = [sum(r) or 1 for r in grid]

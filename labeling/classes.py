@@ -13,6 +13,21 @@ from projects.models import Project
 from .models import LabelingFunction, LabelModelRun
 
 
+def padded_confusion(metrics: dict, k: int) -> tuple[list[list[int]], list[int]]:
+    """A split's confusion matrix (gold by row, predicted by column) and abstain counts, as k x k and k.
+
+    A run made before classes were added counted fewer classes than the project has: the new classes get
+    rows and columns of zeros (no gold of them was seen, nothing was predicted as them) until a refit."""
+    confusion = [list(row)[:k] for row in (metrics.get("confusion_matrix") or [])[:k]]
+    if not confusion:
+        return [], list(metrics.get("abstained") or [])[:k]
+    confusion = [row + [0] * (k - len(row)) for row in confusion]
+    confusion += [[0] * k for _ in range(k - len(confusion))]
+    abstained = list(metrics.get("abstained") or [])[:k]
+    abstained += [0] * (k - len(abstained))
+    return confusion, abstained
+
+
 def relabel_results(summary: dict, metrics: dict, lf_stats: list, names: dict[str, str]) -> bool:
     """Rename classes (old name -> new name, all at once) in a run's summary, metrics and lf_stats, in place.
     True when anything changed."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from projects.models import JobStatus, Sample
 
+from .classes import padded_confusion
 from .models import LabelingFunction, LabelModelRun, LFVersion, unpack
 
 CONFLICTS_PER_PAGE = 20
@@ -48,9 +49,9 @@ def _split_rows(metrics: dict, labels: list[str]) -> list[dict]:
         if not m:
             continue
         per_class = [dict(label=label, **m.get("per_class", {}).get(label, {})) for label in labels]
+        matrix, abstained = padded_confusion(m, len(labels))
         confusion = [
-            {"label": labels[i], "cells": cells, "abstained": (m.get("abstained") or [0] * len(labels))[i]}
-            for i, cells in enumerate(m.get("confusion_matrix", []))
+            {"label": labels[i], "cells": cells, "abstained": abstained[i]} for i, cells in enumerate(matrix)
         ]
         rows.append({"name": name, "m": m, "per_class": per_class, "confusion": confusion})
     return rows

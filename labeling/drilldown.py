@@ -316,7 +316,13 @@ def sample_detail(project, run: LabelModelRun | None, sample: Sample) -> dict:
             "html": highlight(sample.text, spans, window=len(sample.text) + 1),
             "votes": votes,
             "probabilities": [
-                {"label": labels[c], "p": float(a.proba[r, c]), "chosen": c == p} for c in range(len(labels))
+                # A class added after the run has no column yet: the model gave it nothing (0) until a refit.
+                {
+                    "label": labels[c],
+                    "p": float(a.proba[r, c]) if c < a.proba.shape[1] else 0.0,
+                    "chosen": c == p,
+                }
+                for c in range(len(labels))
             ],
             "predicted": labels[p] if p >= 0 else None,
             "gold_at_run": project.label_name(int(a.gold[r])) if a.gold[r] >= 0 else None,

@@ -112,6 +112,8 @@ def records(
     proba = None if arrays is None else arrays.proba
     pred = None if arrays is None else arrays.pred
     n_run = 0 if proba is None else min(run.n_samples, proba.shape[0])
+    # The classes the run was fitted with: the project's first k_run (classes are only ever appended).
+    k_run = 0 if proba is None else min(proba.shape[1] if proba.ndim == 2 else 0, len(labels))
     # A row no source voted on gets the class prior from the model: not a prediction, so it is exported
     # without probabilities (a prior of 0.98 would read as a confident label).
     no_vote = None
@@ -155,7 +157,12 @@ def records(
         shown = np.full((len(chunk), len(labels)), "", dtype=object)
         confidence = np.full(len(chunk), "", dtype=object)
         if inside.any():
-            shown[inside] = proba[rows[inside]].astype(str)
+            # A run made before a class was added has fewer columns than the project has classes. The model
+            # gave the new class no probability, so until the refit it is exported as 0 (the row's
+            # probabilities still sum to 1, and JSONL keeps a number in every class); a blank would read as
+            # "no prediction", which the row does have.
+            shown[inside, k_run:] = "0.0"
+            shown[inside, :k_run] = proba[rows[inside], :k_run].astype(str)
             confidence[inside] = proba[rows[inside]].max(axis=1).astype(str)
         for i, (sample_id, external_id, row, text, split, gold, fields) in enumerate(chunk):
             if inside[i] and not no_vote[row]:

@@ -4,6 +4,7 @@ from django.dispatch import receiver
 
 from projects.signals import (
     class_renamed,
+    classes_added,
     gold_changed,
     project_deleting,
     samples_changed,
@@ -26,6 +27,12 @@ def on_samples_changed(sender, project, **kwargs):
 @receiver(gold_changed)
 def on_gold_changed(sender, project, **kwargs):
     # Gold changes the scores, not the votes: a refit (coalesced with any queued one) is enough.
+    services.request_refit(project=project)
+
+
+@receiver(classes_added)
+def on_classes_added(sender, project, **kwargs):
+    # The latest run knows fewer classes than the project now: refit (only if there is something to fit).
     services.request_refit(project=project)
 
 

@@ -25,7 +25,7 @@ from .models import (
     Role,
     Sample,
 )
-from .signals import gold_changed, samples_changed, samples_imported
+from .signals import classes_added, gold_changed, samples_changed, samples_imported
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ def update_project(
                 "labels",
             )
         project.labels = new
+        added = new[len(old) :]
+        if added:
+            transaction.on_commit(lambda: classes_added.send(sender=Project, project=project, added=added))
     audit.record_changes(project, user, ("name", "description", "instructions", "labels"))
     project.save()
     return project

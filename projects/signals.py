@@ -11,6 +11,9 @@ samples_imported = Signal()
 gold_changed = Signal()
 # Sent after an import updated existing samples' text or fields (on_duplicate=update): project, sample_ids.
 samples_changed = Signal()
+# Sent after commit when classes were appended to a project's label set: project, added (their names). A run
+# made before has fewer classes than the project; labeling asks for a refit.
+classes_added = Signal()
 # Sent inside the transaction of a class rename: project, index, old, new. A receiver rewrites what it stored
 # by class name and may return a list of notes for the person who renamed it (projects.classes).
 class_renamed = Signal()
