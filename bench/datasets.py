@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,16 @@ def datasets_dir() -> Path:
         candidate = parent.parent / "shared" / "datasets"
         if candidate.is_dir():
             return candidate
+    # A clone made elsewhere (/tmp/chorus) finds it beside the repository it was cloned from, as the tests do.
+    origin = subprocess.run(
+        ["git", "-C", str(here.parent), "remote", "get-url", "origin"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    origin = origin.removeprefix("file://")
+    if origin and (Path(origin).parent / "shared" / "datasets").is_dir():
+        return Path(origin).parent / "shared" / "datasets"
     raise FileNotFoundError("shared/datasets not found beside the repository")
 
 

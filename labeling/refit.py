@@ -231,6 +231,14 @@ def refit(run_id: int) -> None:
         return
     try:
         _compute(run, versions)
+    except VotesNotReady as exc:
+        log.info("refit %s waits: %s", run_id, exc)
+        LabelModelRun.objects.filter(pk=run_id).update(status=JobStatus.QUEUED, stage="waiting for votes")
+        from .tasks import refit as refit_task
+
+        # The application that is running asks for the run again when it ends; this is in case it ended
+        # between the two reads.
+        transaction.on_commit(lambda: refit_task.apply_async((run_id,), countdown=2))
     except Exception as exc:
         log.exception("refit %s failed", run_id)
         LabelModelRun.objects.filter(pk=run_id).update(
@@ -239,6 +247,10 @@ def refit(run_id: int) -> None:
             finished_at=timezone.now(),
             stage="",
         )
+
+
+class VotesNotReady(Exception):
+    """A version's votes changed between the refit's check and its read of them."""
 
 
 def label_matrix(versions, n: int) -> np.ndarray:
@@ -255,7 +267,12 @@ def label_matrix(versions, n: int) -> np.ndarray:
     missing = [v.pk for v in versions if v.pk not in columns]
     if missing:
         for pk, data in LFVersion.objects.filter(pk__in=missing).values_list("pk", "votes"):
-            columns[pk] = unpack(data)
+            votes = unpack(data)
+            if votes is None or len(votes) != n:
+                # Read as done with n rows a moment ago, this version is being applied again (an import,
+                # an edit): not an error of the refit, which runs again when the votes are in.
+                raise VotesNotReady(f"the votes of LF version {pk} are being applied again")
+            columns[pk] = votes
         with _votes_lock:
             for pk in missing:
                 _votes.pop(pk, None)

@@ -413,7 +413,8 @@ class LabelModel:
         near = [f for f in fits if f[0] >= top - TIE_POINTS]
         score, brier, name, settings, fitted = min(near, key=lambda f: f[1])
         reason = (
-            f"best {self.selection_metric} on dev ({score:.1f}, Brier {brier:.3f}) of "
+            f"best {self.selection_metric} on dev ({score:.1f} %, every dev row labeled: ties and rows "
+            f"without votes go to the class the prior favours; Brier {brier:.3f}) of "
             f"{len(self.candidates)} candidates"
         )
         if settings.get("label_weight"):

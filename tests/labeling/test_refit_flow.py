@@ -99,3 +99,42 @@ def test_a_large_run_scores_the_compared_models_after_it_is_shown(
     with django_capture_on_commit_callbacks(execute=True):
         recovery.requeue_unfinished()
     assert sent == []
+
+
+def test_a_refit_whose_votes_change_under_it_waits_instead_of_failing(
+    project, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The refit checks every version is done, then reads the votes it does not hold: if a version is
+    # being applied again in between (an import, an edit), its votes are not those rows' and the run waits.
+    from labeling import refit, tasks
+    from labeling.models import LFVersion
+    from tests.labeling.helpers import apply_and_refit
+
+    make_samples(project, ["buy now", "hello", "buy it"])
+    services.create_lf(
+        project=project, user=alice, name="buy", kind="keyword", label="SPAM", config={"keywords": ["buy"]}
+    )
+    services.create_lf(
+        project=project, user=alice, name="hi", kind="keyword", label="HAM", config={"keywords": ["hello"]}
+    )
+    apply_and_refit(project)
+    refit._votes.clear()
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.request_refit(project=project, force=True)
+    version = LFVersion.objects.get(lf__name="buy")
+    real = refit.label_matrix
+
+    def racing(versions, n):
+        # What another worker does between the check and the read: the version starts over.
+        LFVersion.objects.filter(pk=version.pk).update(votes=None)
+        return real(versions, n)
+
+    monkeypatch.setattr(refit, "label_matrix", racing)
+    sent = []
+    monkeypatch.setattr(tasks.refit, "apply_async", lambda args, countdown: sent.append((args, countdown)))
+    with django_capture_on_commit_callbacks(execute=True):
+        refit.refit(run.pk)
+    run.refresh_from_db()
+    assert run.status == "queued" and run.stage == "waiting for votes" and not run.message
+    assert sent == [((run.pk,), 2)]
+    assert version.pk not in refit._votes
