@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -125,10 +126,19 @@ def lf_studio(request, pk):
             )
         except ServiceError as exc:
             return _studio_response(request, project, form=form, error=exc)
+        # The studio answers with a fresh form, so that the next LF typed in is a new one, not an edit of
+        # this one; the message links to this one for editing it.
         messages.success(
-            request, f"Saved “{lf.name}” as version 1. Applying it to the samples, then refitting."
+            request,
+            format_html(
+                "Saved “{}” as version 1. Applying it to the samples, then refitting. "
+                '<a href="{}">Edit “{}”</a>, or write the next one below.',
+                lf.name,
+                reverse("lf_edit", args=[project.pk, lf.pk]),
+                lf.name,
+            ),
         )
-        return redirect("lf_edit", project.pk, lf.pk)
+        return redirect("lf_studio", project.pk)
     if request.htmx and request.htmx.target == "lf-list":
         return render(request, "labeling/lf_studio.html#lf_list", _lf_list_context(request, project, None))
     return _studio_response(request, project)
@@ -150,7 +160,7 @@ def lf_edit(request, pk, lf_id):
     if request.method == "POST":
         check(request.user, "edit_lfs", project)
         form = editor.form_from_data(request.POST)
-        before = lf.current_id
+        before, old_name = lf.current_id, lf.name
         try:
             lf = services.update_lf(
                 lf=lf,
@@ -163,10 +173,13 @@ def lf_edit(request, pk, lf_id):
         except ServiceError as exc:
             return _studio_response(request, project, lf=lf, form=form, error=exc)
         lf = _live_lf(project, lf.pk)
+        # A new name is said out loud: the form edits this LF, and a rename must not pass unnoticed.
+        renamed = f"Renamed “{old_name}” to “{lf.name}”" if lf.name != old_name else ""
         if lf.current_id != before:
-            messages.success(
-                request, f"Saved “{lf.name}” as version {lf.current.number}. Applying it, then refitting."
-            )
+            saved = f"{renamed} and saved it" if renamed else f"Saved “{lf.name}”"
+            messages.success(request, f"{saved} as version {lf.current.number}. Applying it, then refitting.")
+        elif renamed:
+            messages.success(request, f"{renamed}; its definition did not change, so no new version.")
         else:
             messages.info(request, f"“{lf.name}” saved; its definition did not change, so no new version.")
         return redirect("lf_edit", project.pk, lf.pk)

@@ -231,7 +231,17 @@ def test_saving_creates_the_lf_with_version_1_and_opens_it(client, project, bob,
     )
     lf = LabelingFunction.objects.get(project=project, name="song")
     assert response.status_code == 302
-    assert response["Location"] == reverse("lf_edit", args=[project.pk, lf.pk])
+    # The studio answers with a fresh form for the next LF, and a message linking to the one just saved.
+    assert response["Location"] == reverse("lf_studio", args=[project.pk])
+    page = client.get(response["Location"]).content.decode()
+    edit = reverse("lf_edit", args=[project.pk, lf.pk])
+    assert (
+        f'Saved “song” as version 1. Applying it to the samples, then refitting. <a href="{edit}">Edit “song”</a>'
+        in page
+    )
+    assert 'id="editor-title">New labeling function</h2>' in page
+    assert f'action="{reverse("lf_studio", args=[project.pk])}"' in page
+    assert 'name="name" value=""' in page and "autofocus" in page
     assert lf.current.number == 1
     assert lf.current.config == {
         "keywords": ["song", "tune"],
@@ -289,6 +299,29 @@ def test_editing_makes_version_2_and_keeps_version_1(client, project, bob, alice
     assert list(lf.versions.values_list("number", flat=True)) == [1, 2]
     page = client.get(reverse("lf_edit", args=[project.pk, lf.pk])).content.decode()
     assert "version 2" in page and "Save as version 3" in page
+
+
+def test_the_edit_form_names_the_lf_it_edits_and_a_rename_is_reported(client, project, bob, alice, samples):
+    lf = _lf(project, alice)
+    client.force_login(bob)
+    url = reverse("lf_edit", args=[project.pk, lf.pk])
+    page = client.get(url).content.decode()
+    assert 'id="editor-title">Editing “song”' in page
+    assert "Saving this form changes “song”" in page
+    assert "a new name renames “song”" in page
+    data = {"kind": "keyword", "keywords": "song", "whole_word": "1", "mode": "any", "label": "HAM"}
+    response = client.post(url, {**data, "name": "tune"}, follow=True)
+    assert (
+        "Renamed “song” to “tune”; its definition did not change, so no new version."
+        in response.content.decode()
+    )
+    response = client.post(url, {**data, "name": "music", "keywords": "music"}, follow=True)
+    assert "Renamed “tune” to “music” and saved it as version 2." in response.content.decode()
+    lf.refresh_from_db()
+    assert (lf.name, lf.current.number) == ("music", 2)
+    response = client.post(url, {**data, "name": "music", "keywords": "music, tune"}, follow=True)
+    page = response.content.decode()
+    assert "Saved “music” as version 3." in page and "Renamed" not in page
 
 
 def test_saving_the_same_definition_makes_no_new_version(client, project, bob, alice, samples):
