@@ -53,6 +53,15 @@ def mark_checks(*, project: Project, items: list[tuple[Sample, int | None]], by=
             )
         if not 0 <= answer < project.cardinality:
             raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
+        if sample.check_label is None and sample.gold_label is not None and answer != sample.gold_label:
+            # A check's answer becomes the sample's gold: a different one would overwrite the gold label
+            # the sample has (imported, or agreed by its annotators) without a word.
+            raise ServiceError(
+                f"sample {sample.external_id} already has the gold label {project.label_name(sample.gold_label)}; "
+                f"a check answering {project.label_name(answer)} would replace it. Give "
+                f"{project.label_name(sample.gold_label)} (or no label, to use its gold), or correct its gold first",
+                "label",
+            )
         sample.check_label = answer
         marked.append(sample)
     Sample.objects.bulk_update(marked, ["check_label"], batch_size=500)

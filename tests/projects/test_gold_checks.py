@@ -52,6 +52,22 @@ def test_marking_a_check_takes_the_given_answer_or_the_gold_label(project, alice
     checks.unmark_checks(project=project, samples=[s0], by=alice)
     s0.refresh_from_db()
     assert (s0.check_label, s0.gold_label, s0.queued) == (None, None, True)
+    # A check may not contradict a gold label the sample already has; nothing of the batch is marked.
+    s3, s4 = make_samples(project, ["d", "e"], gold=[1, None])
+    with pytest.raises(
+        services.ServiceError, match="sample s3 already has the gold label SPAM; a check answering HAM"
+    ):
+        checks.mark_checks(project=project, items=[(s4, 0), (s3, 0)], by=alice)
+    s3.refresh_from_db()
+    s4.refresh_from_db()
+    assert (s3.check_label, s3.gold_label, s4.check_label) == (None, 1, None)
+    # An existing check's answer may be changed.
+    checks.mark_checks(project=project, items=[(s0, 1)], by=alice)
+    s0.refresh_from_db()
+    assert (s0.check_label, s0.gold_label) == (1, 1)
+    checks.mark_checks(project=project, items=[(s0, 0)], by=alice)
+    s0.refresh_from_db()
+    assert (s0.check_label, s0.gold_label) == (0, 0)
 
 
 def test_a_check_comes_once_in_each_block_at_the_seeded_place(project, alice, charlie):
