@@ -47,7 +47,7 @@ def clean_config(project: Project, kind: str, config, *, any_host: bool = False)
         if kind == "code":
             source = config.get("source")
             if not isinstance(source, str) or not source.strip():
-                raise ValueError("give the code of the labeling function (def lf(x): ...)")
+                raise ValueError('give the code of the labeling function under "source" (def lf(x): ...)')
             sandbox.check_code_lf(source, code_modules(project))
             return {"source": source}
         if kind == "predictions":

@@ -11,9 +11,25 @@ from projects.models import JobStatus
 
 from .models import LabelingFunction, LabelModelRun, LFVersion
 
+CONFIG_HELP = (
+    'The kind\'s settings, an object. keyword: {"keywords": ["free", ...], "whole_word": true, '
+    '"case_sensitive": false, "mode": "any" | "all"}. regex: {"pattern": "(?i)check.*out"} '
+    '(RE2 syntax). field: {"field": "stars", "op": ..., and "value" (equals, not_equals, '
+    'value/word_count_/char_count_ comparisons lt, le, gt, ge), "low" and "high" (…between), or '
+    '"values": [...] (in, not_in); empty and not_empty take no value; "case_sensitive"}. code: '
+    "{\"source\": \"def lf(x):\\n    return 'SPAM' if 'http' in x.text else None\"}. predictions: "
+    '{"predictions": [{"id": "sample external id", "label": "SPAM", "score": 0.9}, ...], '
+    '"min_score": 0.5}. service: {"url": "http://host/path", "batch_size": ..., "timeout": ..., '
+    '"max_retries": ...} (the host must be in CHORUS_SERVICE_HOSTS).'
+)
+
 
 class LFConfigField(serializers.JSONField):
-    """{"keywords": [...], "whole_word": bool, "case_sensitive": bool} for keyword LFs, {"pattern": "..."} for regex."""
+    """The kind's settings (CONFIG_HELP); labeling.kinds checks them and says what is wrong."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", CONFIG_HELP)
+        super().__init__(**kwargs)
 
 
 KIND_HELP = "keyword, regex, field, code, predictions or service"
@@ -73,7 +89,7 @@ class LFOutput(serializers.ModelSerializer):
     label = serializers.SerializerMethodField(
         help_text="The class name the LF votes for; null for kinds that vote any class."
     )
-    config = serializers.JSONField(source="current.config", read_only=True)
+    config = serializers.JSONField(source="current.config", read_only=True, help_text=CONFIG_HELP)
     version = LFVersionOutput(source="current", read_only=True, help_text="The current version.")
 
     class Meta:

@@ -23,3 +23,18 @@ def test_an_unknown_api_address_is_answered_in_json(client, db):
     assert "/api/members/null/" in response.json()["message"]
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and "text/html" in page["Content-Type"]
+
+
+def test_the_schema_says_what_each_lf_kind_takes_in_config(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    configs = [
+        props["config"]
+        for component in schema["components"]["schemas"].values()
+        for props in [component.get("properties", {})]
+        if "config" in props and "kind" in props
+    ]
+    assert configs
+    for config in configs:
+        text = config.get("description", "")
+        for key in ('"keywords"', '"pattern"', '"values"', '"source"', '"predictions"', '"url"'):
+            assert key in text, (key, text)

@@ -126,12 +126,12 @@ def parse_field_config(config) -> FieldRule:
     if op in MATCHES:
         if op in ("equals", "not_equals"):
             if "value" not in config:
-                raise FieldRuleError("give the value to compare with")
+                raise FieldRuleError(f'give the value to compare with under "value" for {op}')
             values: tuple[str | float, ...] = (_match_value(config["value"], "value"),)
         else:
             raw = config.get("values")
             if not isinstance(raw, list | tuple) or not raw:
-                raise FieldRuleError("give a list of values")
+                raise FieldRuleError(f'give a list of values under "values" for {op}')
             if len(raw) > MAX_VALUES:
                 raise FieldRuleError(f"at most {MAX_VALUES} values")
             values = tuple(dict.fromkeys(_match_value(v, "every value") for v in raw))

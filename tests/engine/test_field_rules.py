@@ -198,12 +198,12 @@ def test_config_mistakes_get_clear_messages():
     assert error({"field": "x", "op": "word_count_lt", "value": 2.5}) == (
         "value must be a whole number of words or characters, got 2.5"
     )
-    assert error({"field": "x", "op": "in", "values": []}) == "give a list of values"
+    assert error({"field": "x", "op": "in", "values": []}) == 'give a list of values under "values" for in'
     assert (
         error({"field": "x", "op": "in", "values": [["nested"]]})
         == "every value must be text or a number, got ['nested']"
     )
-    assert error({"field": "x", "op": "equals"}) == "give the value to compare with"
+    assert error({"field": "x", "op": "equals"}) == 'give the value to compare with under "value" for equals'
     assert error({"field": "x", "op": "empty", "vaule": 1}).startswith(
         "unknown setting 'vaule'; a field rule takes"
     )
