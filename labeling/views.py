@@ -273,7 +273,9 @@ def lf_preview(request, pk):
 # --- run status ----------------------------------------------------------------------------------------------------
 
 
-def _run_status_context(project, was_active: bool) -> dict:
+def _run_status_context(project, was_active: bool, seen: int | None = None) -> dict:
+    """seen: the latest run the page showed when it was idle; a different one now means work was started
+    elsewhere (another tab, the API) and finished or is under way: the page catches up."""
     run = (
         LabelModelRun.objects.filter(project=project)
         .only(
@@ -292,12 +294,13 @@ def _run_status_context(project, was_active: bool) -> dict:
     )
     pending = list(services.current_versions(project).filter(status__in=ACTIVE).defer("votes", "config"))
     active = bool(pending) or (run is not None and run.status in ACTIVE)
+    newer = seen is not None and run is not None and run.pk != seen
     return {
         "project": project,
         "status_run": run,
         "pending_versions": pending,
         "status_active": active,
-        "status_finished_now": was_active and not active,
+        "status_finished_now": (was_active or newer) and not active,
     }
 
 
@@ -305,7 +308,12 @@ def _run_status_context(project, was_active: bool) -> dict:
 @require_GET
 def run_status(request, pk):
     project = project_for(request.user, pk, "view_dashboard")
-    context = _run_status_context(project, was_active=request.GET.get("was") == "active")
+    seen = request.GET.get("seen")
+    context = _run_status_context(
+        project,
+        was_active=request.GET.get("was") == "active",
+        seen=int(seen) if seen is not None and seen.isdigit() else None,
+    )
     if not request.htmx:
         # Opened as a link (no JavaScript): the same fragment inside a page.
         context["nav"] = _nav(request, project, "run_status")

@@ -255,7 +255,7 @@ def test_an_admin_labels_writes_an_lf_and_reads_the_dashboard_in_a_browser(worke
     assert [s["name"] for s in run.lf_stats] == ["check out"]
     expect(status).to_contain_text(f"Refit #{run.number} finished")
     expect(status).to_contain_text(f"coverage {pct(n_hits / n)} of {n} samples")
-    assert status.get_attribute("hx-trigger") is None
+    assert status.get_attribute("hx-trigger") == "every 5s"  # idle: it only looks for work started elsewhere
     lf_row = page.locator("#lf-list tbody tr", has_text="check out")
     expect(lf_row).to_contain_text(pct(n_hits / n))
     expect(lf_row).to_contain_text(f"{correct} correct · {incorrect} incorrect")

@@ -58,8 +58,17 @@ def test_saving_in_the_studio_applies_the_lf_and_a_run_arrives(worker, client, p
     assert pct(run.lf_stats[0]["empirical_accuracy"]) in page
     assert "every 1s" not in page
     status = client.get(reverse("run_status", args=[project.pk]) + "?was=active", HTTP_HX_REQUEST="true")
-    assert "hx-trigger" not in status.content.decode()
+    assert 'hx-trigger="every 1s"' not in status.content.decode()
+    assert f'?seen={run.pk}" hx-trigger="every 5s"' in status.content.decode()
     assert "chorus:run-finished" in status["HX-Trigger"]
+    # An idle page that showed this run: nothing new, no refresh.
+    idle = client.get(reverse("run_status", args=[project.pk]) + f"?seen={run.pk}", HTTP_HX_REQUEST="true")
+    assert "HX-Trigger" not in idle
+    # A page that showed an earlier run (the refit was started elsewhere): it refreshes.
+    stale = client.get(
+        reverse("run_status", args=[project.pk]) + f"?seen={run.pk - 1}", HTTP_HX_REQUEST="true"
+    )
+    assert "chorus:run-finished" in stale["HX-Trigger"]
 
 
 def test_edit_makes_version_2_and_deactivating_or_deleting_leaves_the_lf_out_of_the_next_run(
