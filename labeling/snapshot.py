@@ -192,10 +192,17 @@ def append(project: Project, first_row: int, count: int) -> None:
             _write_part(project, first_row, first_row + count - 1)
 
 
-def rebuild(project: Project) -> None:
+def rebuild(project: Project, unless_holds: int | None = None) -> None:
+    """Write the snapshot again from the database. unless_holds: leave it if, once this process holds the
+    lock, it already has that many rows and every column: a web process and a worker that both found it
+    short rebuilt it one after the other, and the second's rmtree took the files the first was reading."""
     if _deleted(project):
         return
     with _writing(project) as path:
+        if unless_holds is not None:
+            snap = _open(project, _parts(project))
+            if snap is not None and snap.num_rows >= unless_holds and set(COLUMNS) <= snap.columns:
+                return
         if path.exists():
             shutil.rmtree(path)
         n = Sample.objects.filter(project=project).count()
@@ -292,7 +299,7 @@ def _open(project: Project, parts: list[Path]) -> _Snapshot | None:
 def _usable(project: Project, n_rows: int) -> _Snapshot:
     snap = _open(project, _parts(project))
     if snap is None or snap.num_rows < n_rows or not set(COLUMNS) <= snap.columns:
-        rebuild(project)
+        rebuild(project, unless_holds=n_rows)
         snap = _open(project, _parts(project))
     if n_rows and (snap is None or snap.num_rows < n_rows):
         have = 0 if snap is None else snap.num_rows
@@ -319,9 +326,13 @@ def rows(
     groups that hold them: a worker reads the part of the snapshot its chunks need, once."""
     if stop <= start or not n_rows:
         return _empty()
-    snap = _usable(project, n_rows)
     wanted = None if columns is None else tuple(dict.fromkeys(("row", *columns)))
-    table = snap.read(start, min(stop, n_rows), wanted)
+    try:
+        table = _usable(project, n_rows).read(start, min(stop, n_rows), wanted)
+    except FileNotFoundError:
+        # Another process rewrote the snapshot (a rebuild after an edit of samples) between this one's look
+        # at its parts and the read: look again.
+        table = _usable(project, n_rows).read(start, min(stop, n_rows), wanted)
     if table is None:
         # Parts that do not hold the rows they claim (written outside an import): rebuild once from the DB.
         rebuild(project)
