@@ -383,7 +383,8 @@ def test_run_status_polls_while_a_run_is_queued_and_stops_when_done(client, proj
     run = apply_and_refit(project)
     done = client.get(url + "?was=active", HTTP_HX_REQUEST="true")
     html = done.content.decode()
-    assert "every" not in html and "hx-get" not in html
+    # Idle: no longer every second, only a look every 5 s for work started elsewhere.
+    assert 'hx-trigger="every 1s"' not in html and f'?seen={run.pk}" hx-trigger="every 5s"' in html
     assert f"Refit #{run.number} finished" in html
     # The pages that listen refresh once, when a polling fragment sees the end.
     assert "chorus:run-finished" in done["HX-Trigger"]
@@ -394,7 +395,7 @@ def test_run_status_shows_a_failed_run_with_its_message(client, project, bob, al
     LabelModelRun.objects.create(project=project, status="failed", message="the refit failed: boom")
     client.force_login(bob)
     html = client.get(reverse("run_status", args=[project.pk])).content.decode()
-    assert "failed" in html and "boom" in html and "every" not in html
+    assert "failed" in html and "boom" in html and 'hx-trigger="every 1s"' not in html
 
 
 def test_run_status_is_a_fragment_for_htmx_and_a_page_for_a_plain_link(client, project, bob, alice):
