@@ -31,7 +31,6 @@ With fewer than three sources nothing can be learned: majority vote, and `fallba
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -537,22 +536,26 @@ class LabelModel:
 
 def distinct_columns(L: np.ndarray) -> tuple[list[int], list[int | None]]:
     """The columns to fit on (the first of each set of identical columns) and, per column, None or the
-    earlier column it is identical to. One hash per column, confirmed by comparing the columns.
+    earlier column it is identical to. Columns are keyed by their vote count and a strided sample of their
+    values (a hash of whole columns cost 0.37 s at 1M x 22), and equal keys confirmed by comparing.
 
     A column with fewer than COPY_MIN_VOTES votes is never a copy: two keyword LFs that each fired on the
     same two messages are a coincidence more than a copy (and can vote apart where the model predicts),
     and so little agreement barely moves a model; a silent column may vote where the model predicts, and
     then counts with the prior accuracy its model gives a source it has not seen vote."""
-    first: dict[bytes, list[int]] = {}
+    n = L.shape[0]
+    stride = max(1, n // 4096)
+    first: dict[tuple[int, bytes], list[int]] = {}
     keep: list[int] = []
     duplicate_of: list[int | None] = []
     for j in range(L.shape[1]):
-        column = np.ascontiguousarray(L[:, j])
-        if int((column != ABSTAIN).sum()) < COPY_MIN_VOTES:
+        column = L[:, j]
+        votes = int(np.count_nonzero(column != ABSTAIN))
+        if votes < COPY_MIN_VOTES:
             duplicate_of.append(None)
             keep.append(j)
             continue
-        key = hashlib.blake2b(column.tobytes(), digest_size=16).digest()
+        key = (votes, np.ascontiguousarray(column[::stride]).tobytes())
         same = next((i for i in first.get(key, []) if np.array_equal(L[:, i], column)), None)
         duplicate_of.append(same)
         if same is None:
