@@ -21,24 +21,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _shared_dir() -> Path:
-    env = os.environ.get("CHORUS_SHARED_DIR")
-    if env:
-        return Path(env)
-    for base in (REPO, *REPO.parents):
-        candidate = base / "shared" / "datasets"
-        if candidate.is_dir():
-            return candidate.parent
-        candidate = base.parent / "shared" / "datasets"
-        if candidate.is_dir():
-            return candidate.parent
-    # A clone made elsewhere (/tmp/chorus) finds it beside the repository it was cloned from, as .ci/run does.
-    origin = subprocess.run(
-        ["git", "-C", str(REPO), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    origin = origin.removeprefix("file://")
-    if origin and (Path(origin).parent / "shared" / "datasets").is_dir():
-        return Path(origin).parent / "shared"
-    return REPO.parent / "shared"
+    """shared/ as bench/datasets.py finds it (CHORUS_SHARED_DIR, beside the checkout, or beside the git
+    origin of a clone made elsewhere); ../shared when there is none, for the tests to say so."""
+    from bench.datasets import datasets_dir
+
+    try:
+        return datasets_dir().parent
+    except FileNotFoundError:
+        return REPO.parent / "shared"
 
 
 SHARED = _shared_dir()

@@ -149,6 +149,8 @@ class LabelModel:
         self.duplicate_of: list[int | None] = []
         self._counts = np.zeros((0, cardinality), dtype=np.int64)
         self._abstain_modes: tuple[str, ...] | None = None
+        # As the caller gave them, one per source of its matrix (_abstain_modes: per fitted column).
+        self._modes_given: tuple[str, ...] | None = None
         self._weights = np.zeros(0, dtype=np.int64)
         self.dev_rows_scored = 0
 
@@ -167,7 +169,6 @@ class LabelModel:
             raise ValueError(
                 "the label matrix has no sources (0 labeling functions): nothing to fit a label model on"
             )
-        self._abstain_modes = None
         modes = None
         if abstain_modes is not None:
             modes = check_abstain_modes(abstain_modes)
@@ -176,6 +177,8 @@ class LabelModel:
                     f"abstain_modes has {len(modes)} entries but the label matrix has {m} sources"
                 )
         self._m = m
+        self._modes_given = modes
+        dev = self._dev(L_dev, Y_dev, m)
         # A source that votes exactly as another on every sample (an LF saved twice, a code LF that is a
         # regex rewritten) adds no evidence, but every learned model would take the pair's agreement for
         # accuracy: on wrench_youtube one duplicated LF took the default from 83.2 % to 49.6 %. The models
@@ -183,11 +186,8 @@ class LabelModel:
         self._columns, self.duplicate_of = distinct_columns(L)
         if len(self._columns) < m:
             L = L[:, self._columns]
-            if L_dev is not None:
-                L_dev = check_label_matrix(L_dev, k)
-                if L_dev.shape[1] != m:
-                    raise ValueError(f"L_dev has {L_dev.shape[1]} sources, L has {m}")
-                L_dev = L_dev[:, self._columns]
+            if dev is not None:
+                dev = (dev[0][:, self._columns], dev[1])
             if modes is not None:
                 modes = tuple(modes[j] for j in self._columns)
             n, m = L.shape
@@ -197,7 +197,6 @@ class LabelModel:
         self.candidates = []
         self.dev_rows_scored = 0
         self.uninformative_rows = int((~row_has_vote(L)).sum())
-        dev = self._dev(L_dev, Y_dev, m)
         # Choosing among many candidates fits each on fewer rows than the one default fit does.
         U, self._weights = self._fit_rows(L, FIT_ROWS if dev is None else SELECT_ROWS)
         # Vote counts of the fitted rows: the automatic abstain rule only reads their shares.
@@ -530,7 +529,7 @@ class LabelModel:
             "abstain_modes": self._per_source(getattr(self._fitted, "abstain_modes", None)),
             # Per source: None, or the source it votes exactly like (counted once, through that one).
             "duplicate_of": list(self.duplicate_of),
-            "abstain_modes_given": None if self._abstain_modes is None else list(self._abstain_modes),
+            "abstain_modes_given": None if self._modes_given is None else list(self._modes_given),
         }
 
 

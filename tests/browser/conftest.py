@@ -93,6 +93,13 @@ class BrowserSession:
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
+    def sign_in(self, username: str, password: str) -> None:
+        """The sign-in form, filled and sent as a person would."""
+        self.page.goto("/login/")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+
     def htmx_gets(self, path: str, since: int = 0) -> int:
         """How many htmx GETs of `path` (query string aside) the page made from request number `since` on."""
         url = self.url(path)

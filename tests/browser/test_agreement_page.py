@@ -34,10 +34,7 @@ def test_an_admin_reads_agreement_and_quality_and_excludes_an_annotator(
                 services.annotate(project=project, sample=sample, user=user, label=label)
 
     page = browser_session.page
-    page.goto("/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser_session.sign_in("alice", PASSWORD)
 
     page.goto(f"/projects/{project.pk}/checks/")
     page.get_by_label("Samples to make checks").fill("s1, HAM\ns2, SPAM")

@@ -21,10 +21,7 @@ def test_an_admin_renames_a_class_and_the_pages_follow(live_server, browser_sess
     add_member(project, make_user("charlie"), "annotator")
     make_samples(project, ["check out my channel", "great song", "subscribe"], gold=[1, 0, None])
     page = browser_session.page
-    page.goto("/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser_session.sign_in("alice", PASSWORD)
 
     settings_url = f"/projects/{project.pk}/workflow/"
     rename_url = browser_session.url(f"/projects/{project.pk}/classes/1/")

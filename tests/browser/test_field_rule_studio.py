@@ -25,10 +25,7 @@ def test_a_rule_on_a_missing_field_is_explained_in_the_preview_and_not_saved(liv
 
     b = browser_session
     page = b.page
-    page.goto("/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    b.sign_in("alice", PASSWORD)
     page.goto(f"/projects/{project.pk}/lfs/")
     page.get_by_label("Name", exact=True).fill("popular")
     page.get_by_label("Field rule", exact=True).check()

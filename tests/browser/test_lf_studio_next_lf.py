@@ -30,10 +30,7 @@ def test_saving_a_second_lf_in_the_form_shown_after_the_first_makes_a_new_one(li
 
     b = browser_session
     page = b.page
-    page.goto("/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    b.sign_in("alice", PASSWORD)
     page.goto(f"/projects/{project.pk}/lfs/")
 
     _write(page, "subscribe", "(?i)subscribe", "SPAM")
@@ -61,24 +58,12 @@ def test_saving_a_second_lf_in_the_form_shown_after_the_first_makes_a_new_one(li
     assert sorted(lfs) == ["song", "subscribe"]
     first, second = lfs["subscribe"], lfs["song"]
     assert first.pk == subscribe.pk and second.pk != subscribe.pk
-    assert (
-        first.current.number,
-        first.current.config["pattern"],
-        project.label_name(first.current.label),
-    ) == (
-        1,
-        "(?i)subscribe",
-        "SPAM",
-    )
-    assert (
-        second.current.number,
-        second.current.config["pattern"],
-        project.label_name(second.current.label),
-    ) == (
-        1,
-        "(?i)song",
-        "HAM",
-    )
+
+    def state(lf):
+        return lf.current.number, lf.current.config["pattern"], project.label_name(lf.current.label)
+
+    assert state(first) == (1, "(?i)subscribe", "SPAM")
+    assert state(second) == (1, "(?i)song", "HAM")
     rows = page.locator("#lf-list tbody tr")
     expect(rows).to_have_count(2)
 
