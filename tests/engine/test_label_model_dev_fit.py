@@ -169,6 +169,10 @@ def test_copies_are_counted_once_and_coincidences_are_not_copies():
     m = LabelModel(2).fit(np.column_stack([L[:, :2], L[:, 1]]))
     assert m.chosen == "majority_vote" and "only 2 distinct source(s)" in m.fallback
     assert m.describe()["duplicate_of"] == [None, None, 1]
+    # Per source of the caller's matrix, copies included.
+    modes = ["outcome", "outcome", "outcome"]
+    given = LabelModel(2).fit(np.column_stack([L[:, :2], L[:, 1]]), abstain_modes=modes).describe()
+    assert given["abstain_modes_given"] == modes and len(given["learned_accuracies"] or [0, 0, 0]) == 3
     # Two LFs that fired on the same two rows are a coincidence, not a copy.
     rare = np.full((3000, 2), -1)
     rare[[10, 20], :] = 1
