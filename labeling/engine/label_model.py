@@ -22,7 +22,9 @@ without it the automatic rule of sources.py applies to all sources alike.
 
 Without gold it uses the documented default, which follows the kind of the sources (sources.py):
 - labeling functions (most votes come from one-sided sources, abstain is an outcome): the
-  matrix-completion model with a uniform class balance, Snorkel's default and what its users expect;
+  matrix-completion model with a uniform class balance, Snorkel's default and what its users expect, for
+  a binary task started from the median over triplets of LFs (MatrixCompletion's `init`), which LFs
+  that depend on each other bend less than the moment fit alone;
 - crowd annotators (abstain ignored): Dawid–Skene with an estimated class prior, the crowd standard, each
   annotator's confusion matrix shrunk towards the crowd's (POOL). A moment-matching model with a uniform balance collapses there (Snorkel: 70 % on crowd `product`, where
   majority vote gets 89.7 %), because a crowd's class balance is far from uniform and well identified.

@@ -15,6 +15,15 @@ likelihood of the labeled rows' outcomes under theta is added to the moment loss
 misjudge (correlated LFs agreeing on the same mistakes) is corrected by what it did on gold rows. On TubeSpam
 the moments alone learn a ham LF that is right 72 % of the time at 90 % and a spam LF right 95 % of the time
 at 34 %; 157 dev labels set both near their truth.
+
+Where the fit starts, and what its l2 term pulls towards, matters: the loss is not convex, and labeling functions
+that depend on each other given the class (two spam LFs keyed on the same words) bend its minimum. For a
+binary task the start is a robust closed-form estimate (`triplet_start`): under conditional independence the
+covariance of two sources' votes is a product of what each says about the class, so any three sources give
+each one's discrimination from three covariances, and the median over all the triplets a source is in leaves
+out the few pairs that depend on each other. On TubeSpam, whose spam LFs co-fire far more than independence
+allows, starting there takes the default from 85.2 % to 86.5 % (the median alone labels 91.3 %); for k > 2
+the covariances have rank k - 1, no triplet identifies a source, and the fit starts from init_accuracy.
 """
 
 from __future__ import annotations
@@ -26,6 +35,15 @@ from scipy.optimize import minimize
 
 from .matrix import check_label_matrix
 from .sources import CHUNK_ROWS, ConfusionModel, check_prior, class_vote_counts, resolve_abstain
+
+INITS = ("triplets", "accuracy")
+# Pairs of indicators a source's triplet median is taken over at most (a seeded sample past it), so the
+# start costs well under a second with hundreds of sources.
+TRIPLET_PAIRS = 20_000
+# A triplet estimate of a vote rate is kept inside [TRIPLET_FLOOR, 1 - TRIPLET_FLOOR]: a rate of 0 would
+# make one vote decide the sample whatever the others say. (0.001 or 0.003 fit synthetic LFs that fire on
+# under 1 % of the other class better, and cost wrench_sms up to 4.8 points of F1 with dev labels.)
+TRIPLET_FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,11 @@ def labeled_counts(L: np.ndarray, Y: np.ndarray, cardinality: int) -> np.ndarray
 
 
 class MatrixCompletion(ConfusionModel):
-    """class_balance: None (uniform, Snorkel's default), "estimate", or the k class shares."""
+    """class_balance: None (uniform, Snorkel's default), "estimate", or the k class shares.
+
+    init: "triplets" (a binary task starts from triplet_start, see the module's docstring) or "accuracy"
+    (every source right with init_accuracy, the start for k > 2 either way).
+    """
 
     name = "matrix_completion"
 
@@ -95,8 +117,12 @@ class MatrixCompletion(ConfusionModel):
         init_accuracy: float = 0.7,
         max_iter: int = 100,
         seed: int = 0,
+        init: str = "triplets",
     ):
         super().__init__(cardinality, abstain=abstain, seed=seed)
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+        self.init = init
         if not (class_balance is None or (isinstance(class_balance, str) and class_balance == "estimate")):
             class_balance = check_prior(class_balance, cardinality)
         self.class_balance = class_balance
@@ -144,9 +170,12 @@ class MatrixCompletion(ConfusionModel):
         # eta: m x k x (k+1) logits; an ignoring source's abstain logit is masked out (theta = 0 there).
         free = np.ones((m, k, k + 1), dtype=bool)
         free[~outcome, :, k] = False
-        eta0 = np.where(free, np.log(np.clip(self._initial_theta(F, outcome), 1e-300, None)), 0.0)
         estimate = isinstance(self.class_balance, str)
         fixed_p = np.full(k, 1.0 / k) if self.class_balance is None or estimate else self.class_balance
+        start = self._initial_theta(F, outcome)
+        if self.init == "triplets" and k == 2:
+            start = triplet_start(mo, outcome, fixed_p, start, seed=self.seed)
+        eta0 = np.where(free, np.log(np.clip(start, 1e-300, None)), 0.0)
         n_eta = eta0.size
         n_free = max(int(free.sum()), 1)
         l2 = self.l2
@@ -230,3 +259,52 @@ class MatrixCompletion(ConfusionModel):
         theta[outcome, :, k] = 1.0 - votes[outcome].sum(axis=2)
         theta[~outcome, :, :k] = conf[None, :, :]
         return theta
+
+
+def triplet_start(
+    mo: VoteMoments, outcome: np.ndarray, prior: np.ndarray, fallback: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """theta for a binary task from the median over triplets of sources (`fallback`'s rows where none apply).
+
+    Each vote indicator a (source j voted class l) has, given the class, rates P0 = P(a | y = 0) and
+    P1 = P(a | y = 1); with d = P1 - P0 and conditional independence the covariance of two indicators of
+    different sources is p0 p1 d_a d_b. So p0 p1 d_a^2 = C_ab C_ac / C_bc for any b, c of two other sources,
+    and |d_a| is the median of that over the pairs, signed so a vote for class 1 says class 1 (a source is
+    taken to beat chance: reading the sign off the covariances instead fitted synthetic inverted LFs and cost
+    TubeSpam 4 points with dev labels, its dependent LFs misleading the reading). The vote rate
+    mu_a = p0 P0 + p1 P1 gives P0 = mu_a - p1 d_a and P1 = mu_a + p0 d_a. Only for sources whose abstain
+    is an outcome; the moments come from VoteMoments, no pass over L.
+    """
+    k = 2
+    n = float(max(mo.n, 1))
+    theta = fallback.copy()
+    flat = np.flatnonzero((mo.counts.ravel() > 0) & (mo.counts.ravel() < n) & np.repeat(outcome, k))
+    if len(flat) < 3:
+        return theta
+    owner, cls = flat // k, flat % k
+    mu = mo.counts.ravel()[flat] / n
+    C = mo.gram[np.ix_(flat, flat)] / n - np.outer(mu, mu)
+    b, c = np.triu_indices(len(flat), 1)
+    keep = (owner[b] != owner[c]) & (np.abs(C[b, c]) > 1e-12)
+    b, c = b[keep], c[keep]
+    if len(b) > TRIPLET_PAIRS:
+        pick = np.sort(np.random.default_rng(seed).choice(len(b), TRIPLET_PAIRS, replace=False))
+        b, c = b[pick], c[pick]
+    p0, p1 = float(prior[0]), float(prior[1])
+    for a in range(len(flat)):
+        use = (owner[b] != owner[a]) & (owner[c] != owner[a])
+        r = C[a, b[use]] * C[a, c[use]] / C[b[use], c[use]]
+        r = r[r > 0]
+        if len(r) == 0:
+            continue
+        d = float(np.sqrt(np.median(r) / (p0 * p1))) * (1.0 if cls[a] == 1 else -1.0)
+        j, vote = owner[a], cls[a]
+        theta[j, 0, vote] = np.clip(mu[a] - p1 * d, TRIPLET_FLOOR, 1.0 - TRIPLET_FLOOR)
+        theta[j, 1, vote] = np.clip(mu[a] + p0 * d, TRIPLET_FLOOR, 1.0 - TRIPLET_FLOOR)
+    # Each class row of an outcome source sums to one: its votes at most 1 - TRIPLET_FLOOR, the rest abstain.
+    votes = theta[:, :, :k].sum(axis=2, keepdims=True)
+    scale = np.where(votes > 1.0 - TRIPLET_FLOOR, (1.0 - TRIPLET_FLOOR) / np.maximum(votes, 1e-12), 1.0)
+    rows = outcome[:, None, None]
+    theta[:, :, :k] = np.where(rows, theta[:, :, :k] * scale, theta[:, :, :k])
+    theta[outcome, :, k] = 1.0 - theta[outcome, :, :k].sum(axis=2)
+    return theta
