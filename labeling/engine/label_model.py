@@ -299,7 +299,7 @@ class LabelModel:
                 pool=settings.get("pool", 0.0),
                 class_prior=prior,
                 seed=self.seed,
-            ).fit(U, weights=w)
+            ).fit(U, counts=self._counts, weights=w)
         balance = _balance(settings["class_balance"], k, Y_dev)
         mc = MatrixCompletion(
             k,
@@ -537,31 +537,30 @@ class LabelModel:
 
 def distinct_columns(L: np.ndarray) -> tuple[list[int], list[int | None]]:
     """The columns to fit on (the first of each set of identical columns) and, per column, None or the
-    earlier column it is identical to. Columns are keyed by their vote count and a strided sample of their
-    values (a hash of whole columns cost 0.37 s at 1M x 22), and equal keys confirmed by comparing.
+    earlier column it is identical to. Columns are keyed by a strided sample of their values (a hash of
+    whole columns cost 0.37 s at 1M x 22, counting every column's votes first 0.09 s at 1M x 50), and only
+    columns whose keys match are counted and compared in full.
 
     A column with fewer than COPY_MIN_VOTES votes is never a copy: two keyword LFs that each fired on the
     same two messages are a coincidence more than a copy (and can vote apart where the model predicts),
     and so little agreement barely moves a model; a silent column may vote where the model predicts, and
     then counts with the prior accuracy its model gives a source it has not seen vote."""
-    n = L.shape[0]
+    n, m = L.shape
     stride = max(1, n // 4096)
-    first: dict[tuple[int, bytes], list[int]] = {}
+    sample = np.ascontiguousarray(L[::stride].T)
+    first: dict[bytes, list[int]] = {}
     keep: list[int] = []
     duplicate_of: list[int | None] = []
-    for j in range(L.shape[1]):
-        column = L[:, j]
-        votes = int(np.count_nonzero(column != ABSTAIN))
-        if votes < COPY_MIN_VOTES:
-            duplicate_of.append(None)
-            keep.append(j)
-            continue
-        key = (votes, np.ascontiguousarray(column[::stride]).tobytes())
-        same = next((i for i in first.get(key, []) if np.array_equal(L[:, i], column)), None)
+    for j in range(m):
+        key = sample[j].tobytes()
+        same = None
+        earlier = first.get(key)
+        if earlier and np.count_nonzero(L[:, j] != ABSTAIN) >= COPY_MIN_VOTES:
+            same = next((i for i in earlier if np.array_equal(L[:, i], L[:, j])), None)
         duplicate_of.append(same)
         if same is None:
-            first.setdefault(key, []).append(j)
             keep.append(j)
+            first.setdefault(key, []).append(j)
     return keep, duplicate_of
 
 

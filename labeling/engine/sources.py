@@ -229,8 +229,14 @@ def softmax_rows_lse(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def posterior(L: np.ndarray, table: np.ndarray, base: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """Rows summing to 1; a row where every source abstains gets the class prior (it is uninformative)."""
-    proba = softmax_rows(log_scores(L, table, base))
+    """Rows summing to 1; a row where every source abstains gets the class prior (it is uninformative).
+
+    The softmax only needs each class's score against class 0's, so the sparse product makes k - 1
+    columns, not k (half the work for a binary task, the most common)."""
+    n, k = L.shape[0], table.shape[2]
+    scores = np.zeros((n, k))
+    scores[:, 1:] = log_scores(L, table[:, :, 1:] - table[:, :, :1], base[1:] - base[0])
+    proba = softmax_rows(scores)
     empty = ~row_has_vote(L)
     if empty.any():
         proba[empty] = prior[None, :]
