@@ -339,6 +339,15 @@ def _compute(run: LabelModelRun, versions) -> None:
     stats = engine.lf_stats(V, gold)
     whole = engine.matrix_stats(V, gold)
     learned = getattr(model, "learned_accuracies", None)
+    names = [v.lf.name for v in usable]
+    # Sources the label model counted once (an exact copy) or whose agreement it did not read as accuracy
+    # (a pair voting together far beyond chance): the dashboard says so next to the learned accuracy.
+    copies = list(getattr(model, "duplicate_of", None) or [])
+    together: dict[int, list[str]] = {}
+    for i, j in model.dependent_pairs() if hasattr(model, "dependent_pairs") else []:
+        if i < len(names) and j < len(names):
+            together.setdefault(i, []).append(names[j])
+            together.setdefault(j, []).append(names[i])
     lf_stats = []
     for j, (v, s) in enumerate(zip(usable, stats, strict=True)):
         lf_stats.append(
@@ -360,6 +369,10 @@ def _compute(run: LabelModelRun, versions) -> None:
                 "learned_accuracy": None
                 if learned is None or not np.isfinite(learned[j])
                 else float(learned[j]),
+                "copy_of": names[copies[j]]
+                if j < len(copies) and copies[j] is not None and copies[j] < len(names)
+                else None,
+                "votes_with": together.get(j, []),
             }
         )
     _, _, conflicted = engine.analysis.row_masks(V)

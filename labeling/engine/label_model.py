@@ -507,6 +507,11 @@ class LabelModel:
             return None
         return [values[i] for i in self._source_column()]
 
+    def dependent_pairs(self) -> list[list[int]]:
+        """The chosen model's dependent pairs, as indices of the caller's sources."""
+        pairs = getattr(self._fitted, "dependent_pairs", None) or []
+        return [sorted((self._columns[i], self._columns[j])) for i, j in pairs]
+
     def describe(self) -> dict[str, Any]:
         """Everything a run records, JSON-serialisable (NaN accuracies of silent sources become None)."""
         acc = None
@@ -531,6 +536,9 @@ class LabelModel:
             "abstain_modes": self._per_source(getattr(self._fitted, "abstain_modes", None)),
             # Per source: None, or the source it votes exactly like (counted once, through that one).
             "duplicate_of": list(self.duplicate_of),
+            # Pairs of sources [i, j] (i < j) voting together far beyond what the class explains, whose
+            # agreement the chosen model did not read as accuracy (MatrixCompletion.dependent_pairs).
+            "dependent_pairs": self.dependent_pairs(),
             "abstain_modes_given": None if self._modes_given is None else list(self._modes_given),
         }
 

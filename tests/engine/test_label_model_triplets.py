@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labeling.engine import MatrixCompletion
+from labeling.engine import LabelModel, MatrixCompletion
 from labeling.engine.matrix_completion import TRIPLET_FLOOR, triplet_start, vote_moments
 
 
@@ -106,3 +106,40 @@ def test_more_than_two_classes_start_from_the_accuracy_guess():
 def test_an_unknown_init_is_refused():
     with pytest.raises(ValueError, match="unknown init 'median'"):
         MatrixCompletion(2, init="median")
+
+
+def with_near_copy(L, y, j, keep=0.95, seed=7):
+    """A column that keeps `keep` of LF j's votes (a code LF rewriting a regex, a little differently)."""
+    rng = np.random.default_rng(seed)
+    copy = np.where((L[:, j] != -1) & (rng.random(len(y)) < keep), L[:, j], -1)
+    return np.column_stack([L, copy])
+
+
+def test_a_near_copy_is_a_dependent_pair_and_its_agreement_is_not_accuracy():
+    L, y = one_sided(60_000, SIDES, HIT, FALSE_ALARM, seed=8)
+    L2 = with_near_copy(L, y, 2)
+    true = np.array([(L2[L2[:, j] != -1, j] == y[L2[:, j] != -1]).mean() for j in range(L2.shape[1])])
+    fit = MatrixCompletion(2, abstain="outcome").fit(L2)
+    assert fit.dependent_pairs == [(2, 8)]
+    assert np.abs(fit.learned_accuracies - true).max() < 0.02
+    # Read as accuracy, the pair's agreement makes both look far better than they are.
+    misread = MatrixCompletion(2, abstain="outcome", init="accuracy").fit(L2)
+    assert misread.dependent_pairs == []
+    assert np.abs(misread.learned_accuracies - true).max() > 0.05
+
+
+def test_independent_lfs_are_never_a_dependent_pair():
+    for seed in range(5):
+        L, _ = one_sided(60_000, SIDES * 2, HIT * 2, FALSE_ALARM * 2, seed=seed)
+        assert MatrixCompletion(2, abstain="outcome").fit(L).dependent_pairs == []
+
+
+def test_label_model_reports_dependent_pairs_by_the_callers_sources():
+    # An exact copy first (column 1 copies column 0, fitted once), then a near-copy of column 3: the pair
+    # is reported in the caller's numbering, with the copy's columns counted.
+    L, y = one_sided(60_000, SIDES, HIT, FALSE_ALARM, seed=9)
+    L = np.column_stack([L[:, :1], L[:, :1], L[:, 1:]])
+    L = with_near_copy(L, y, 3)
+    described = LabelModel(2).fit(L).describe()
+    assert described["duplicate_of"][1] == 0
+    assert described["dependent_pairs"] == [[3, 9]]

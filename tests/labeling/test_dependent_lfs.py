@@ -1,0 +1,89 @@
+"""The dashboard says when the label model counted an LF once (an exact copy) or did not read a pair's
+agreement as accuracy (an LF voting with another far beyond chance), next to the learned accuracies."""
+
+import re
+
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from labeling import services
+from tests.conftest import make_samples
+from tests.labeling.helpers import apply_and_refit
+
+SPAM_WORDS = ["subscribe", "check", "channel"]
+HAM_WORDS = ["song", "love", "great"]
+
+
+def texts_and_gold(n=800, seed=0):
+    """Each spam text holds each spam word with 30 % chance and each ham word with 4 % (and the other way
+    round): LFs keyed on the words are independent given the class. "visit" marks a few texts anywhere."""
+    rng = np.random.default_rng(seed)
+    texts, gold = [], []
+    for _ in range(n):
+        spam = bool(rng.random() < 0.5)
+        mine, other = (SPAM_WORDS, HAM_WORDS) if spam else (HAM_WORDS, SPAM_WORDS)
+        words = [w for w in mine if rng.random() < 0.3] + [w for w in other if rng.random() < 0.04]
+        if rng.random() < 0.03:
+            words.append("visit")
+        texts.append(" ".join(["text"] + words))
+        gold.append(1 if spam else 0)
+    return texts, gold
+
+
+def keyword(project, user, name, label, words):
+    services.create_lf(
+        project=project, user=user, name=name, kind="keyword", label=label, config={"keywords": words}
+    )
+
+
+@pytest.fixture
+def run(project, alice):
+    texts, gold = texts_and_gold()
+    make_samples(project, texts, gold=None)
+    for w in SPAM_WORDS:
+        keyword(project, alice, w, "SPAM", [w])
+    for w in HAM_WORDS:
+        keyword(project, alice, w, "HAM", [w])
+    # The same votes as "subscribe" (a regex rewriting the keyword), and "check" with a few more.
+    services.create_lf(
+        project=project,
+        user=alice,
+        name="subscribe again",
+        kind="regex",
+        label="SPAM",
+        config={"pattern": r"\bsubscribe\b"},
+    )
+    keyword(project, alice, "check or visit", "SPAM", ["check", "visit"])
+    return apply_and_refit(project)
+
+
+def _row(html, lf_id):
+    row = re.search(rf'<tr id="lf-stat-{lf_id}">(.*?)</tr>', html, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", " ", row).split())
+
+
+def test_copies_and_pairs_voting_together_are_named_on_the_dashboard(client, project, dana, run):
+    by_name = {s["name"]: s for s in run.lf_stats}
+    assert run.model["chosen"] == "matrix_completion", run.model["reason"]
+    assert by_name["subscribe again"]["copy_of"] == "subscribe"
+    assert by_name["check or visit"]["votes_with"] == ["check"]
+    assert by_name["check"]["votes_with"] == ["check or visit"]
+    # The independent LFs are neither.
+    for name in ["channel", "song", "love", "great"]:
+        assert by_name[name]["copy_of"] is None and by_name[name]["votes_with"] == []
+
+    client.force_login(dana)
+    html = client.get(reverse("dashboard", args=[project.pk])).content.decode()
+    assert "votes exactly like “subscribe”: counted once" in _row(html, by_name["subscribe again"]["lf"])
+    assert "votes with “check” far beyond chance: their agreement is not taken for accuracy" in _row(
+        html, by_name["check or visit"]["lf"]
+    )
+    assert "far beyond chance" not in _row(html, by_name["song"]["lf"])
+
+
+def test_the_pair_does_not_inflate_the_learned_accuracies(run):
+    # Right answers: each word LF is right about 0.3 / (0.3 + 0.04) = 88 % of the time it votes.
+    by_name = {s["name"]: s for s in run.lf_stats}
+    for name in ["check", "check or visit", "channel", "song"]:
+        assert 0.8 < by_name[name]["learned_accuracy"] < 0.95, (name, by_name[name]["learned_accuracy"])
