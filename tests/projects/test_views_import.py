@@ -81,8 +81,13 @@ def test_the_two_step_import_runs_in_the_worker_and_the_job_page_reports_it(work
     assert response.status_code == 302
     assert response["Location"] == reverse("import_job", args=[project.pk, job.pk])
     assert job.options["label_map"] == {"0": "HAM", "1": "SPAM"}
-    # The staged upload is handed over to the job and not kept twice.
-    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 404
+    # The staged upload is handed over to the job and not kept twice; its mapping step's address (Back in the
+    # browser) leads to the import page, which says where the import went.
+    back = client.get(reverse("import_map", args=[project.pk, token]), follow=True)
+    assert back.redirect_chain == [(reverse("import_samples", args=[project.pk]), 302)]
+    page = back.content.decode()
+    assert "comments.csv was imported already" in page
+    assert f'<a href="{reverse("import_job", args=[project.pk, job.pk])}">see its import</a>' in page
 
     url = reverse("import_job", args=[project.pk, job.pk])
     first = client.get(url, **HTMX).content.decode()
@@ -169,7 +174,30 @@ def test_another_session_cannot_use_my_staged_upload(client, project, bob, alice
     token = _token(_upload(client, project))
     client.logout()
     client.force_login(alice)
-    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 404
+    response = client.get(reverse("import_map", args=[project.pk, token]), follow=True)
+    assert response.redirect_chain == [(reverse("import_samples", args=[project.pk]), 302)]
+    page = response.content.decode()
+    assert "That upload is no longer waiting for its field mapping" in page
+    assert "comments.csv" not in page
+    assert "First rows" not in page
+
+
+def test_an_upload_that_is_gone_sends_htmx_and_a_second_start_to_the_import_page(
+    worker, client, project, bob
+):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    url = reverse("import_map", args=[project.pk, token])
+    start = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "label_field": "", "start": "1"}
+    assert client.post(url, start).status_code == 302
+    # A page the browser kept from before the import: its label map (htmx) and its Start button again.
+    fragment = client.get(url, {"label_field": "CLASS"}, **HTMX)
+    assert fragment.status_code == 200
+    assert fragment["HX-Redirect"] == reverse("import_samples", args=[project.pk])
+    again = client.post(url, start)
+    assert again.status_code == 302 and again["Location"] == reverse("import_samples", args=[project.pk])
+    assert ImportJob.objects.filter(project=project).count() == 1
+    wait_for(lambda: ImportJob.objects.get(project=project).finished, what="the import job")
 
 
 def test_annotators_and_outsiders_cannot_reach_the_mapping_step(client, project, bob, charlie, eve):
