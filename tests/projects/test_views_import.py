@@ -260,3 +260,54 @@ def test_a_label_field_whose_mapping_was_never_shown_is_not_imported_on_a_guess(
     assert "Check which class each label value means" in html
     assert re.findall(r'name="map_value" value="([^"]*)"', html) == ["0", "1"]
     assert not ImportJob.objects.exists()
+
+
+def test_a_field_over_the_csv_limit_is_refused_alike_in_preview_and_import(client, project, bob, settings):
+    from projects import formats, services
+
+    settings.CHORUS_MAX_TEXT_CHARS = 1000  # a field limit of 4,000 characters
+    assert formats.csv_field_limit() == 4000
+    # A metadata field and, on another file, the text itself; both just over the limit, on line 3.
+    for column, content in (
+        ("note", f"text,note\nfine,short\nalso fine,{'x' * 4001}\n"),
+        ("text", f"text,note\nfine,short\n{'y' * 4001},short\n"),
+    ):
+        expected = (
+            "line 3: this row cannot be read as CSV (a field is longer than 4,000 characters, the most one "
+            "field may hold (is a quote left open?))"
+        )
+        client.force_login(bob)
+        preview = _upload(client, project, "long.csv", content.encode())
+        assert preview.status_code == 422, column
+        assert expected.replace("'", "&#x27;") in preview.content.decode(), column
+        job = services.start_import(
+            project=project,
+            user=bob,
+            upload=SimpleUploadedFile("long.csv", content.encode()),
+            options={"text_field": "text"},
+        )
+        services.run_import(job.pk)
+        job.refresh_from_db()
+        assert job.status == "failed", column
+        assert [e["message"] for e in job.errors] == [expected], column
+    assert not Sample.objects.filter(project=project).exists()
+
+
+def test_a_field_between_the_csv_module_default_and_our_limit_previews_and_imports(client, project, bob):
+    from projects import services
+
+    # 200,000 characters: over the csv module's default of 131,072, under the limit of 400,000.
+    content = f"text,note\nfine,{'z' * 200_000}\n".encode()
+    client.force_login(bob)
+    token = _token(_upload(client, project, "wide.csv", content))
+    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 200
+    job = services.start_import(
+        project=project,
+        user=bob,
+        upload=SimpleUploadedFile("wide.csv", content),
+        options={"text_field": "text"},
+    )
+    services.run_import(job.pk)
+    job.refresh_from_db()
+    assert job.status == "done", job.errors
+    assert len(Sample.objects.get(project=project).fields["note"]) == 200_000
