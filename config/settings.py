@@ -243,8 +243,16 @@ elif CACHE_URL == "":
 else:
     raise ImproperlyConfigured(f"CACHE_URL must be empty or a redis:// address, got {CACHE_URL!r}")
 
-# Failed sign-ins (the browser form) per client address and per username before it answers 429 for the window.
+# Failed sign-ins (the browser form and /api/token/) before they answer 429 for the window: per username at one
+# client address, and per address over all usernames (against one password tried on many names). The
+# per-address ceiling is higher, so the people behind one office NAT do not lock each other out.
 CHORUS_SIGNIN_MAX_FAILURES = env_int("CHORUS_SIGNIN_MAX_FAILURES", 10)
+CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS", 100)
+if CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS < CHORUS_SIGNIN_MAX_FAILURES:
+    raise ImproperlyConfigured(
+        f"CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS={CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS} must be at least "
+        f"CHORUS_SIGNIN_MAX_FAILURES={CHORUS_SIGNIN_MAX_FAILURES}"
+    )
 CHORUS_SIGNIN_WINDOW_SECONDS = env_int("CHORUS_SIGNIN_WINDOW_SECONDS", 300)
 
 # Celery. The embedded default's broker is kombu's file-system transport, which needs no server.

@@ -1,5 +1,5 @@
-"""POST /api/token/: DRF's token sign-in, throttled per client address and limited per username like the
-browser's sign-in form (config/signin.py), so neither path allows password guessing."""
+"""POST /api/token/: DRF's token sign-in, throttled per client address and limited per username and address
+like the browser's sign-in form (config/signin.py), so neither path allows password guessing."""
 
 from rest_framework import status
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -18,10 +18,12 @@ class ObtainToken(ObtainAuthToken):
 
     def post(self, request, *args, **kwargs):
         username = str(request.data.get("username", ""))
-        if signin.blocked(request, username):
+        locked = signin.lock(request, username)
+        if locked:
             return Response(
-                {"message": "too many failed sign-ins from here or for this username; try again later"},
+                {"message": locked.message, "retry_after": locked.retry_after},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(locked.retry_after)},
             )
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():

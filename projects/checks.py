@@ -29,6 +29,29 @@ def _refresh(project: Project, sample_ids) -> None:
     _gold_changed(project, refresh_samples(project, sample_ids))
 
 
+def check_problem(project: Project, sample: Sample, label: int | None) -> tuple[str, str] | None:
+    """Why `sample` cannot become a check answered `label` (None: its gold label), with the field at fault;
+    None when it can."""
+    if sample.project_id != project.pk:
+        return f"sample {sample.external_id} is not in this project", "samples"
+    answer = label if label is not None else sample.gold_label
+    if answer is None:
+        return f"sample {sample.external_id} has no gold label; give its known answer", "label"
+    if not 0 <= answer < project.cardinality:
+        return f"label must be one of {', '.join(project.labels)}", "label"
+    if sample.check_label is None and sample.gold_label is not None and answer != sample.gold_label:
+        # A check's answer becomes the sample's gold: a different one would overwrite the gold label the
+        # sample has (imported, or agreed by its annotators) without a word.
+        gold = project.label_name(sample.gold_label)
+        return (
+            f"sample {sample.external_id} already has the gold label {gold}; a check answering "
+            f"{project.label_name(answer)} would replace it. Give {gold} (or no label, to use its gold), "
+            "or correct its gold first",
+            "label",
+        )
+    return None
+
+
 @transaction.atomic
 def mark_checks(*, project: Project, items: list[tuple[Sample, int | None]], by=None) -> list[Sample]:
     """Make each sample a gold check with its known answer: the label given, else its gold label.
@@ -44,24 +67,10 @@ def mark_checks(*, project: Project, items: list[tuple[Sample, int | None]], by=
         )
     marked = []
     for sample, label in items:
-        if sample.project_id != project.pk:
-            raise ServiceError(f"sample {sample.external_id} is not in this project", "samples")
+        problem = check_problem(project, sample, label)
+        if problem is not None:
+            raise ServiceError(*problem)
         answer = label if label is not None else sample.gold_label
-        if answer is None:
-            raise ServiceError(
-                f"sample {sample.external_id} has no gold label; give its known answer", "label"
-            )
-        if not 0 <= answer < project.cardinality:
-            raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
-        if sample.check_label is None and sample.gold_label is not None and answer != sample.gold_label:
-            # A check's answer becomes the sample's gold: a different one would overwrite the gold label
-            # the sample has (imported, or agreed by its annotators) without a word.
-            raise ServiceError(
-                f"sample {sample.external_id} already has the gold label {project.label_name(sample.gold_label)}; "
-                f"a check answering {project.label_name(answer)} would replace it. Give "
-                f"{project.label_name(sample.gold_label)} (or no label, to use its gold), or correct its gold first",
-                "label",
-            )
         sample.check_label = answer
         marked.append(sample)
     Sample.objects.bulk_update(marked, ["check_label"], batch_size=500)

@@ -10,7 +10,6 @@ reads the file and names the line and field at fault, so every message is the on
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
 import io
 import json
@@ -209,13 +208,13 @@ class _Columns:
 
     def check(self, batch: pa.RecordBatch) -> None:
         o = self.o
-        limit = csv.field_size_limit()
+        limit = formats.csv_field_limit()  # the slow path's reader refuses what is over it
         for name in batch.schema.names:
             column = batch.column(name)
             if _any(pc.match_substring(column, "\x00")):
                 raise NotFast(f"a NUL in {name!r}")
             if name != o.text_field and _any(pc.greater(pc.utf8_length(column), limit)):
-                raise NotFast(f"a value of {name!r} over the csv module's field limit")
+                raise NotFast(f"a value of {name!r} over the CSV field limit")
         text = batch.column(o.text_field)
         if _any(pc.invert(pc.match_substring_regex(text, NOT_BLANK))):
             raise NotFast("a blank text")

@@ -369,9 +369,22 @@ def decoded_lines(stream, encoding: str = "utf-8") -> Iterator[str]:
         yield pending
 
 
+def csv_field_limit() -> int:
+    """The most characters one CSV/TSV field may hold, the same in the import's preview, its checks and its
+    fast path. The csv module's own default (128 Ki) would refuse texts we accept; four times the text
+    limit lets a text just over CHORUS_MAX_TEXT_CHARS through the reader, to be refused by the importer
+    with the text limit named, while a runaway field (a quote never closed) still stops the reader."""
+    return 4 * settings.CHORUS_MAX_TEXT_CHARS
+
+
 def _csv_reason(exc: csv.Error) -> str:
     """The csv module's message, in the words of someone who made the file rather than opened it in Python."""
     text = str(exc)
+    if text.startswith("field larger than field limit"):
+        return (
+            f"a field is longer than {csv_field_limit():,} characters, the most one field may hold "
+            "(is a quote left open?)"
+        )
     if text.startswith("new-line character seen in unquoted field"):
         return (
             "a carriage return (\\r) outside quotes; quote the field, or save the file with \\n line endings"
@@ -457,6 +470,9 @@ def _csv_start(lines: Iterator[str], wanted: list[str], delimiter: str | None):
         yield from lines
 
     counter = _LineCounter(chained())
+    # The limit is the csv module's, for the whole process: set here, where every reader is made, so no
+    # reader depends on which code path happened to set it first.
+    csv.field_size_limit(csv_field_limit())
     reader = csv.reader(counter, strict=True, delimiter=delimiter)
     header: list[str] = []
     while not any(h.strip() for h in header):  # blank lines before the header are not the header

@@ -9,7 +9,6 @@ file is valid.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -304,9 +303,6 @@ def check(
 
     on_progress(rows_read, fraction_of_the_file_read) is called every PROGRESS_EVERY seconds.
     """
-    # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through (the
-    # fast path holds other columns to the same limit, to read them as the slow path would).
-    csv.field_size_limit(max(csv.field_size_limit(), 4 * settings.CHORUS_MAX_TEXT_CHARS))
     if FAST:
         fmt = formats.member_format(path, filename, options.format)
         if fast_import.applies(fmt, options):
@@ -334,8 +330,6 @@ def _every(report: Callable | None) -> Callable | None:
 
 
 def _check_slowly(path, filename: str, options: ImportOptions, project: Project, on_progress=None) -> Plan:
-    # The csv module refuses fields over 128 KiB by default; texts up to our own limit must get through.
-    csv.field_size_limit(max(csv.field_size_limit(), 4 * settings.CHORUS_MAX_TEXT_CHARS))
     reader = _Reader(path, filename, options)
     convert = None
     problems: list[ImportProblem] = []

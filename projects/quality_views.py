@@ -79,9 +79,17 @@ def annotator_exclusion(request, pk, user_id):
     return redirect("agreement", project.pk)
 
 
+class BadLines(ServiceError):
+    """Every pasted line that cannot become a check, each naming its line number; nothing was marked."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems), "samples")
+        self.problems = problems
+
+
 def parse_check_lines(project, text: str) -> list[tuple[Sample, int | None]]:
-    """Lines of "external id" or "external id, CLASS" into (sample, label index or None); a bad line raises,
-    naming its number."""
+    """Lines of "external id" or "external id, CLASS" into (sample, label index or None). Any bad line
+    raises BadLines listing every bad line, so one correction fixes them all."""
     wanted: list[tuple[int, str, str]] = []
     for number, line in enumerate((text or "").splitlines(), start=1):
         if not line.strip():
@@ -99,22 +107,26 @@ def parse_check_lines(project, text: str) -> list[tuple[Sample, int | None]]:
         s.external_id: s
         for s in Sample.objects.filter(project=project, external_id__in=[w[1] for w in wanted])
     }
-    items = []
+    items, problems = [], []
+    first_line: dict[str, int] = {}
     for number, external_id, label in wanted:
         sample = found.get(external_id)
+        index = project.label_index(label) if label else None
         if sample is None:
-            raise ServiceError(
-                f"line {number}: there is no sample {external_id!r} in this project", "samples"
+            problems.append(f"line {number}: there is no sample {external_id!r} in this project")
+        elif external_id in first_line:
+            problems.append(f"line {number}: sample {external_id!r} is on line {first_line[external_id]} too")
+        elif label and index is None:
+            problems.append(
+                f"line {number}: {label!r} is not one of the classes ({', '.join(project.labels)})"
             )
-        index = None
-        if label:
-            index = project.label_index(label)
-            if index is None:
-                raise ServiceError(
-                    f"line {number}: {label!r} is not one of the classes ({', '.join(project.labels)})",
-                    "samples",
-                )
-        items.append((sample, index))
+        elif (problem := checks.check_problem(project, sample, index)) is not None:
+            problems.append(f"line {number}: {problem[0]}")
+        else:
+            items.append((sample, index))
+        first_line.setdefault(external_id, number)
+    if problems:
+        raise BadLines(problems)
     return items
 
 
@@ -124,7 +136,7 @@ def gold_checks(request, pk):
     """The project's gold checks and how each was answered (admins, reviewers); marking or unmarking samples
     as checks (admins). An htmx GET answers the list alone (its "More checks" link fetches the next page)."""
     project = project_for(request.user, pk, "view_checks")
-    error = None
+    error, problems = None, []
     if request.method == "POST":
         check(request.user, "manage_project", project)
         try:
@@ -142,6 +154,7 @@ def gold_checks(request, pk):
                 )
         except ServiceError as exc:
             error = exc.message
+            problems = getattr(exc, "problems", [])
         else:
             return redirect("gold_checks", project.pk)
     after = _int(request.GET.get("after"), default=-1)
@@ -165,6 +178,7 @@ def gold_checks(request, pk):
         next_after=page[-1].row if more else None,
         total=Sample.objects.filter(project=project, check_label__isnull=False).count(),
         error=error,
+        problems=problems,
         posted=request.POST.get("samples", "") if error else "",
         can_manage=can(request.user, "manage_project", project),
     )

@@ -19,6 +19,10 @@ from . import formats, importer
 from .services import ServiceError
 
 SESSION_KEY = "chorus_uploads"
+# Uploads this session imported, by token: the mapping step's address outlives its upload (the browser's Back
+# button, a second tab), and it then says where the import went instead of answering 404.
+IMPORTED_KEY = "chorus_uploads_imported"
+IMPORTED_KEPT = 20
 PREVIEW_ROWS = 5
 # Distinct label values are collected from this many rows: enough to see every class of a normal file.
 VALUE_SCAN_ROWS = 2000
@@ -130,6 +134,22 @@ def discard(session, staged: Staged) -> None:
     uploads.pop(staged.token, None)
     session[SESSION_KEY] = uploads
     shutil.rmtree(staged.path.parent, ignore_errors=True)
+
+
+def mark_imported(session, staged: Staged, job_id: int) -> None:
+    """Forget the staged upload (its job keeps its own copy) but remember which job imported it."""
+    discard(session, staged)
+    imported = dict(session.get(IMPORTED_KEY) or {})
+    imported[staged.token] = {"project_id": staged.project_id, "filename": staged.filename, "job_id": job_id}
+    session[IMPORTED_KEY] = dict(list(imported.items())[-IMPORTED_KEPT:])
+
+
+def imported_by(session, project, token: str) -> dict | None:
+    """{"filename", "job_id"} of this session's upload `token` once it was imported into this project."""
+    data = (session.get(IMPORTED_KEY) or {}).get(token)
+    if not data or data["project_id"] != project.pk:
+        return None
+    return data
 
 
 def _read(staged: Staged, limit: int, lines: list[int] | None = None) -> tuple[list[str], list[dict]]:

@@ -12,7 +12,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from . import queue, selectors, services, uploads
 from .forms import AddMemberForm, MappingForm, ProjectForm, RoleForm, UploadForm
@@ -160,7 +162,7 @@ def import_map(request, pk, token):
     project = project_for(request.user, pk, "import")
     staged = uploads.get(request.session, project, token)
     if staged is None:
-        raise Http404("This upload is not waiting for a mapping any more; upload the file again.")
+        return _upload_gone(request, project, token)
     try:
         preview = uploads.preview(staged)
     except ServiceError as exc:
@@ -204,6 +206,32 @@ def import_map(request, pk, token):
                 return redirect("import_job", project.pk, job.pk)
     status = INVALID if request.method == "POST" and form.errors else 200
     return render(request, "projects/import_map.html", context, status=status)
+
+
+def _upload_gone(request, project, token):
+    """The mapping step of an upload that is not staged any more (imported, or never this session's): the
+    import page, saying what became of it, so Back after an import never lands on a bare "Not Found"."""
+    imported = uploads.imported_by(request.session, project, token)
+    if imported is not None:
+        job_url = reverse("import_job", args=[project.pk, imported["job_id"]])
+        messages.info(
+            request,
+            format_html(
+                '{} was imported already (<a href="{}">see its import</a>); choose a file to import more.',
+                imported["filename"],
+                job_url,
+            ),
+        )
+    else:
+        messages.info(
+            request,
+            "That upload is no longer waiting for its field mapping (it was imported, or it is more than a "
+            "day old, or it was uploaded in another session); choose the file again.",
+        )
+    page = reverse("import_samples", args=[project.pk])
+    if request.htmx:  # the label map asked for by htmx: the whole page moves, not the fragment
+        return HttpResponseClientRedirect(page)
+    return redirect(page)
 
 
 def _initial_fields(columns: list[str]) -> dict:
@@ -255,7 +283,7 @@ def _start(request, project, staged, form, values) -> ImportJob | None:
         return None
     finally:
         upload.close()
-    uploads.discard(request.session, staged)
+    uploads.mark_imported(request.session, staged, job.pk)
     return job
 
 

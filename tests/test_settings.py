@@ -105,6 +105,11 @@ def test_production_values_come_from_the_environment(tmp_path):
         ("CELERY_VISIBILITY_TIMEOUT", "soon", "CELERY_VISIBILITY_TIMEOUT='soon' is not a whole number"),
         ("CACHE_URL", "memcached://x", "CACHE_URL must be empty or a redis:// address"),
         ("CHORUS_MAX_TEXT_CHARS", "-5", "CHORUS_MAX_TEXT_CHARS='-5' must be at least 1"),
+        (
+            "CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS",
+            "5",
+            "CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS=5 must be at least CHORUS_SIGNIN_MAX_FAILURES=10",
+        ),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value, says):

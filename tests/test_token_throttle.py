@@ -42,7 +42,7 @@ def test_failed_api_sign_ins_lock_the_username_as_the_browser_form_does(db, clie
         wrong = client.post("/api/token/", {"username": "alice", "password": "wrong"})
         assert wrong.status_code == 400 and "do not match" in wrong.json()["message"]
     blocked = client.post("/api/token/", {"username": "alice", "password": "pw-for-tests-1"})
-    assert blocked.status_code == 429 and "too many failed sign-ins" in blocked.json()["message"]
+    assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.json()["message"]
     # The browser form counts the same failures.
     assert client.post("/login/", {"username": "alice", "password": "pw-for-tests-1"}).status_code == 429
     cache.clear()

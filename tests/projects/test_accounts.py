@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -189,24 +190,75 @@ def test_the_sign_in_token_is_listed_and_revoked_on_the_tokens_page(client, alic
     assert client.post(reverse("api_sign_in_token_revoke")).status_code == 404
 
 
-def test_failed_sign_ins_are_limited_per_username_and_address(client, alice, settings):
+@pytest.fixture
+def sign_in_limits(settings):
     from django.core.cache import cache
 
     settings.CHORUS_SIGNIN_MAX_FAILURES = 3
+    settings.CHORUS_SIGNIN_MAX_FAILURES_PER_ADDRESS = 6
     cache.clear()
-    try:
-        answers = [
-            client.post(reverse("login"), {"username": "alice", "password": "wrong"}).status_code
-            for _ in range(3)
-        ]
-        assert answers == [200, 200, 200]
-        # Past the limit even the right password is refused until the window ends.
-        blocked = client.post(reverse("login"), {"username": "alice", "password": "pw-for-tests-1"})
-        assert blocked.status_code == 429
-        assert "Too many failed sign-ins" in blocked.content.decode()
-        assert "_auth_user_id" not in client.session
-        cache.clear()  # the window has passed
-        ok = client.post(reverse("login"), {"username": "alice", "password": "pw-for-tests-1"})
-        assert ok.status_code == 302
-    finally:
-        cache.clear()
+    yield cache
+    cache.clear()
+
+
+def _sign_in(client, username, password="pw-for-tests-1", address="10.1.1.1"):
+    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_failed_sign_ins_lock_that_username_at_that_address(client, alice, sign_in_limits):
+    assert [_sign_in(client, "alice", "wrong").status_code for _ in range(3)] == [200, 200, 200]
+    # Past the limit even the right password is refused until the window ends.
+    blocked = _sign_in(client, "alice")
+    assert blocked.status_code == 429
+    assert 290 <= int(blocked["Retry-After"]) <= 300
+    page = blocked.content.decode()
+    assert "Too many failed sign-ins with this username from your address" in page
+    assert "Try again in 5 minutes" in page
+    assert "_auth_user_id" not in client.session
+    sign_in_limits.clear()  # the window has passed
+    assert _sign_in(client, "alice").status_code == 302
+
+
+def test_another_person_at_the_same_address_signs_in_while_one_is_locked(client, alice, bob, sign_in_limits):
+    for _ in range(3):
+        _sign_in(client, "alice", "wrong")
+    assert _sign_in(client, "alice").status_code == 429
+    assert _sign_in(client, "bob").status_code == 302
+    assert client.session["_auth_user_id"] == str(bob.pk)
+    # And alice herself, from another address, is not locked either.
+    client.logout()
+    assert _sign_in(client, "alice", address="10.2.2.2").status_code == 302
+
+
+def test_one_address_trying_many_usernames_is_stopped(client, alice, sign_in_limits):
+    # Two wrong passwords each for three names stays under the per-name limit but reaches the address's.
+    for name in ("alice", "bob", "carol"):
+        for _ in range(2):
+            assert _sign_in(client, name, "wrong").status_code == 200
+    blocked = _sign_in(client, "alice")
+    assert blocked.status_code == 429
+    assert "from your address, with any username" in blocked.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert _sign_in(client, "someone-new", "wrong").status_code == 429
+    # Another address is not held by it.
+    assert _sign_in(client, "alice", address="10.2.2.2").status_code == 302
+
+
+def test_a_locked_sign_in_reads_the_same_whether_the_account_exists(client, alice, sign_in_limits):
+    for name, address in (("alice", "10.1.1.1"), ("nobody", "10.3.3.3")):
+        for _ in range(3):
+            _sign_in(client, name, "wrong", address)
+    real, made_up = _sign_in(client, "alice"), _sign_in(client, "nobody", address="10.3.3.3")
+    assert real.status_code == made_up.status_code == 429
+    message = re.compile(r'<p class="error" role="alert">([^<]+)</p>')
+    assert message.search(real.content.decode())[1] == message.search(made_up.content.decode())[1]
+
+
+def test_a_right_password_clears_the_count_for_that_username(client, alice, sign_in_limits):
+    for _ in range(2):
+        _sign_in(client, "alice", "wrong")
+    assert _sign_in(client, "alice").status_code == 302
+    client.logout()
+    for _ in range(2):
+        assert _sign_in(client, "alice", "wrong").status_code == 200
+    assert _sign_in(client, "alice").status_code == 302

@@ -163,6 +163,29 @@ def test_the_checks_page_marks_by_external_id_and_lists_answers(client, project,
     ) == [1]
 
 
+def test_the_checks_page_reports_every_bad_line_and_marks_none(client, project, alice):
+    make_samples(project, ["a", "b", "c", "d", "e"], gold=[None, 1, None, None, None])
+    client.force_login(alice)
+    pasted = "s0, SPAM\nnope\n\ns1, HAM\ns2\ns3, MAYBE\ns0, HAM\ns4, SPAM"
+    response = client.post(reverse("gold_checks", args=[project.pk]), {"samples": pasted})
+    assert response.status_code == 422
+    html = response.content.decode()
+    box = re.search(r'<div class="error" role="alert" id="check-problems">(.*?)</div>', html, re.S)[1]
+    assert "Nothing marked: 5 lines have problems." in box
+    assert re.findall(r"<li>(.*?)</li>", box) == [
+        "line 2: there is no sample &#x27;nope&#x27; in this project",
+        "line 4: sample s1 already has the gold label SPAM; a check answering HAM would replace it. Give SPAM "
+        "(or no label, to use its gold), or correct its gold first",
+        "line 5: sample s2 has no gold label; give its known answer",
+        "line 6: &#x27;MAYBE&#x27; is not one of the classes (HAM, SPAM)",
+        "line 7: sample &#x27;s0&#x27; is on line 1 too",
+    ]
+    # All or nothing: the good lines (1 and 8) are not marked either, and the text is kept to correct.
+    assert not Sample.objects.filter(project=project, check_label__isnull=False).exists()
+    assert not AuditEvent.objects.filter(project=project, action="check.marked").exists()
+    assert "nope\n\ns1, HAM" in html
+
+
 def test_the_checks_api_marks_lists_and_unmarks(project, alice, bob):
     samples = make_samples(project, ["a", "b", "c"], gold=[None, 1, None])
     api = token_client(alice)

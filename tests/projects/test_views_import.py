@@ -81,8 +81,13 @@ def test_the_two_step_import_runs_in_the_worker_and_the_job_page_reports_it(work
     assert response.status_code == 302
     assert response["Location"] == reverse("import_job", args=[project.pk, job.pk])
     assert job.options["label_map"] == {"0": "HAM", "1": "SPAM"}
-    # The staged upload is handed over to the job and not kept twice.
-    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 404
+    # The staged upload is handed over to the job and not kept twice; its mapping step's address (Back in the
+    # browser) leads to the import page, which says where the import went.
+    back = client.get(reverse("import_map", args=[project.pk, token]), follow=True)
+    assert back.redirect_chain == [(reverse("import_samples", args=[project.pk]), 302)]
+    page = back.content.decode()
+    assert "comments.csv was imported already" in page
+    assert f'<a href="{reverse("import_job", args=[project.pk, job.pk])}">see its import</a>' in page
 
     url = reverse("import_job", args=[project.pk, job.pk])
     first = client.get(url, **HTMX).content.decode()
@@ -169,7 +174,30 @@ def test_another_session_cannot_use_my_staged_upload(client, project, bob, alice
     token = _token(_upload(client, project))
     client.logout()
     client.force_login(alice)
-    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 404
+    response = client.get(reverse("import_map", args=[project.pk, token]), follow=True)
+    assert response.redirect_chain == [(reverse("import_samples", args=[project.pk]), 302)]
+    page = response.content.decode()
+    assert "That upload is no longer waiting for its field mapping" in page
+    assert "comments.csv" not in page
+    assert "First rows" not in page
+
+
+def test_an_upload_that_is_gone_sends_htmx_and_a_second_start_to_the_import_page(
+    worker, client, project, bob
+):
+    client.force_login(bob)
+    token = _token(_upload(client, project))
+    url = reverse("import_map", args=[project.pk, token])
+    start = {"text_field": "CONTENT", "id_field": "COMMENT_ID", "label_field": "", "start": "1"}
+    assert client.post(url, start).status_code == 302
+    # A page the browser kept from before the import: its label map (htmx) and its Start button again.
+    fragment = client.get(url, {"label_field": "CLASS"}, **HTMX)
+    assert fragment.status_code == 200
+    assert fragment["HX-Redirect"] == reverse("import_samples", args=[project.pk])
+    again = client.post(url, start)
+    assert again.status_code == 302 and again["Location"] == reverse("import_samples", args=[project.pk])
+    assert ImportJob.objects.filter(project=project).count() == 1
+    wait_for(lambda: ImportJob.objects.get(project=project).finished, what="the import job")
 
 
 def test_annotators_and_outsiders_cannot_reach_the_mapping_step(client, project, bob, charlie, eve):
@@ -232,3 +260,54 @@ def test_a_label_field_whose_mapping_was_never_shown_is_not_imported_on_a_guess(
     assert "Check which class each label value means" in html
     assert re.findall(r'name="map_value" value="([^"]*)"', html) == ["0", "1"]
     assert not ImportJob.objects.exists()
+
+
+def test_a_field_over_the_csv_limit_is_refused_alike_in_preview_and_import(client, project, bob, settings):
+    from projects import formats, services
+
+    settings.CHORUS_MAX_TEXT_CHARS = 1000  # a field limit of 4,000 characters
+    assert formats.csv_field_limit() == 4000
+    # A metadata field and, on another file, the text itself; both just over the limit, on line 3.
+    for column, content in (
+        ("note", f"text,note\nfine,short\nalso fine,{'x' * 4001}\n"),
+        ("text", f"text,note\nfine,short\n{'y' * 4001},short\n"),
+    ):
+        expected = (
+            "line 3: this row cannot be read as CSV (a field is longer than 4,000 characters, the most one "
+            "field may hold (is a quote left open?))"
+        )
+        client.force_login(bob)
+        preview = _upload(client, project, "long.csv", content.encode())
+        assert preview.status_code == 422, column
+        assert expected.replace("'", "&#x27;") in preview.content.decode(), column
+        job = services.start_import(
+            project=project,
+            user=bob,
+            upload=SimpleUploadedFile("long.csv", content.encode()),
+            options={"text_field": "text"},
+        )
+        services.run_import(job.pk)
+        job.refresh_from_db()
+        assert job.status == "failed", column
+        assert [e["message"] for e in job.errors] == [expected], column
+    assert not Sample.objects.filter(project=project).exists()
+
+
+def test_a_field_between_the_csv_module_default_and_our_limit_previews_and_imports(client, project, bob):
+    from projects import services
+
+    # 200,000 characters: over the csv module's default of 131,072, under the limit of 400,000.
+    content = f"text,note\nfine,{'z' * 200_000}\n".encode()
+    client.force_login(bob)
+    token = _token(_upload(client, project, "wide.csv", content))
+    assert client.get(reverse("import_map", args=[project.pk, token])).status_code == 200
+    job = services.start_import(
+        project=project,
+        user=bob,
+        upload=SimpleUploadedFile("wide.csv", content),
+        options={"text_field": "text"},
+    )
+    services.run_import(job.pk)
+    job.refresh_from_db()
+    assert job.status == "done", job.errors
+    assert len(Sample.objects.get(project=project).fields["note"]) == 200_000
