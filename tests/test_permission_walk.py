@@ -331,7 +331,8 @@ TABLE: dict[str, dict] = {
     "api_project_class": {"get": "405 405 405 405 405 405 401", "patch": "- 403 403 403 403 404 401"},
     "api_project_imports": {"get": "200 200 403 403 403 404 401", "post": "- - 403 403 403 404 401"},
     "api_import": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "job"}},
-    "api_project_samples": {"get": "200 200 200 403 200 404 401"},
+    # Every sample with its gold label: those who may read single samples (not viewers, not annotators).
+    "api_project_samples": {"get": "200 200 200 403 403 404 401"},
     # My own hand labels: everyone who labels.
     "api_project_annotations": {"get": "200 200 200 200 403 404 401", "post": "- - - - 403 404 401"},
     "api_queue_next": {"get": "405 405 405 405 405 405 401", "post": "- - - - 403 404 401"},
