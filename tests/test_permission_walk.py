@@ -269,7 +269,8 @@ TABLE: dict[str, dict] = {
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
     # Deleting the project (a form on the settings page, POST only): admins only.
     "project_delete": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
-    # Renaming a class is a change to the project's settings: admins only.
+    # Adding and renaming a class are changes to the project's settings: admins only.
+    "class_add": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     "class_rename": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     # --- agreement and annotator quality: everyone but annotators reads agreement (the quality table on the
     # page and the gold checks it is measured on are for admins and reviewers); admins exclude annotators and
