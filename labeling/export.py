@@ -5,6 +5,11 @@ to a file by a worker (labeling.export_jobs).
 
 Options: `split` (train, dev or test), `only_informative` (samples whose prediction is not a tie or abstain),
 `only_gold` (samples with an agreed hand label).
+
+A CSV is opened in spreadsheets, which run a cell starting with = + - @ (or a tab or carriage return before
+one) as a formula: such a text, external id or class name gets a leading single quote (OWASP's advice for
+CSV injection), so "-5 stars" is exported as "'-5 stars" too. JSONL, Parquet and the archive are data, not
+spreadsheets, and keep every value as it is.
 """
 
 from __future__ import annotations
@@ -230,6 +235,17 @@ def label_matrix(run: LabelModelRun) -> tuple[np.ndarray, list[str]]:
     return matrix, names
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"). A tab or carriage return is on
+# the list because some spreadsheets skip it and read the formula after it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """The cell as text a spreadsheet shows rather than runs: a leading quote before a formula's first
+    character. It cannot tell "-5 stars" from "-1+1" or "=1+1", so both get the quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 class _Line:
     """A file-like target for csv.writer that hands back what was written, for streaming."""
 
@@ -239,20 +255,24 @@ class _Line:
 
 def csv_lines(project: Project, run: LabelModelRun, options: ExportOptions | None = None) -> Iterator[str]:
     writer = csv.writer(_Line())
+    # The header's class names follow "probability_", so only the cells below need a look. Fields and hand
+    # labels are JSON text, which starts with { or [.
     yield writer.writerow(csv_header(project))
+    label_cell = {name: spreadsheet_safe(name) for name in project.labels}
+    label_cell[None] = ""
     for r in records(project, run, options, fields_as_text=True):
         probabilities = r["probabilities"] or {}
         yield writer.writerow(
             [
                 r["sample_id"],
-                r["external_id"],
+                spreadsheet_safe(r["external_id"]),
                 r["row"],
-                r["text"],
+                spreadsheet_safe(r["text"]),
                 r["split"],
-                r["predicted_label"] or "",
+                label_cell[r["predicted_label"]],
                 *(probabilities.get(name, "") for name in project.labels),
                 "" if r["confidence"] is None else r["confidence"],
-                r["hand_label"] or "",
+                label_cell[r["hand_label"]],
                 json.dumps(r["hand_labels"], ensure_ascii=False) if r["hand_labels"] else "",
                 r["fields"] if isinstance(r["fields"], str) else _json_or_blank(r["fields"]),
             ]

@@ -184,7 +184,7 @@ class SampleListApi(APIView):
             OpenApiParameter("split", str, enum=Split.values, description="Only samples of this split"),
         ],
         responses=SampleOutput(many=True),
-        summary="The project's samples in row order (not for annotators: they carry gold labels)",
+        summary="The project's samples in row order, with gold labels (admins, developers, reviewers)",
     )
     def get(self, request, pk: int):
         project = project_for(request.user, pk, "view_samples")

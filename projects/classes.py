@@ -1,4 +1,5 @@
-"""Renaming one class of a project's label set (not removing or reordering one: those would change indexes).
+"""Adding a class at the end of a project's label set, and renaming one (not removing or reordering one: those
+would change indexes).
 
 Hand labels, adjudications, gold and check labels, LF votes and run arrays store the class index, so a rename
 leaves them as they are. What names a class instead is rewritten in the rename's transaction: the label map
@@ -14,8 +15,15 @@ from django.db import transaction
 
 from . import audit
 from .models import ImportJob, JobStatus, Project
-from .services import MAX_CLASS_NAME, ServiceError
+from .services import MAX_CLASS_NAME, MAX_CLASSES, ServiceError, update_project
 from .signals import class_renamed
+
+
+@dataclass(frozen=True)
+class Added:
+    project: Project
+    index: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,8 @@ class Renamed:
 
 
 def clean_class_name(project: Project, index: int, name) -> str:
-    """The new name of class `index`, stripped, or ServiceError naming the problem (field "name")."""
+    """The new name of class `index` (a new class: the next index), stripped, or ServiceError naming the
+    problem (field "name")."""
     if not isinstance(name, str):
         raise ServiceError("the new class name must be text", "name")
     name = name.strip()
@@ -88,3 +97,16 @@ def rename_class(*, project: Project, index, name, user=None) -> Renamed:
     for _, said in class_renamed.send(sender=Project, project=project, index=index, old=old, new=new):
         notes.extend(said or [])
     return Renamed(project, index, old, new, notes)
+
+
+@transaction.atomic
+def add_class(*, project: Project, name, user=None) -> Added:
+    """Append a class named `name`. It goes through update_project, as PATCH /api/projects/<id>/ with the
+    longer label list does: the same audit event, and the same refit request after commit (classes_added)."""
+    # The row lock orders this with a rename or another add, so two new names cannot both pass the check.
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.cardinality >= MAX_CLASSES:
+        raise ServiceError(f"a project can have at most {MAX_CLASSES} classes, and this one has them", "name")
+    new = clean_class_name(project, project.cardinality, name)
+    project = update_project(project=project, labels=[*project.labels, new], user=user)
+    return Added(project, project.cardinality - 1, new)

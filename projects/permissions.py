@@ -18,12 +18,17 @@ STAFF = frozenset({Role.ADMIN, Role.DEVELOPER})
 RULES: dict[str, frozenset[str]] = {
     "view_project": ALL,
     "label": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.ANNOTATOR}),
-    "view_samples": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.VIEWER}),
+    # Every sample with its gold label, page by page: the API twin of reading single samples, and what an export
+    # holds but the predictions. So not viewers (who read the dashboards, their counts and drill-down lists),
+    # and not annotators (the gold labels would tell them the answers).
+    "view_samples": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER}),
     "view_dashboard": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.VIEWER}),
     "view_lfs": frozenset({Role.ADMIN, Role.DEVELOPER, Role.REVIEWER, Role.VIEWER}),
     "edit_lfs": STAFF,
     "run_refit": STAFF,
     "import": STAFF,
+    # The labels of every sample with each hand label and who gave it (UX.md: import and export are for
+    # developers and admins); viewers may not read single samples or the annotators' labels by name either.
     "export": STAFF,
     "manage_project": frozenset({Role.ADMIN}),
     # Deleting the project with everything in it (samples, hand labels, LFs, runs, files): cannot be undone,

@@ -1,5 +1,6 @@
 """The review page (samples whose hand labels disagree, one at a time, adjudicated with a key), and the
-annotation workflow's settings: the project's (admins, with renaming its classes and deleting the project)
+annotation workflow's settings: the project's (admins, with adding and renaming its classes and deleting the
+project)
 and an annotator's own queue order.
 
 On the review page reviewers and admins see each hand label with who gave it; the label they choose becomes
@@ -144,6 +145,33 @@ def _workflow_context(request, project, **context) -> dict:
         "can_delete": can(request.user, "delete_project", project),
         **context,
     }
+
+
+@login_required
+@require_POST
+def class_add(request, pk):
+    """Admins: add a class at the end. An htmx request gets the page's classes card back, saying what happened."""
+    project = project_for(request.user, pk, "manage_project")
+    name = request.POST.get("name", "")
+    try:
+        done = classes.add_class(project=project, name=name, user=request.user)
+    except ServiceError as exc:
+        result = {"kind": "error", "message": exc.message, "name": name}
+        context = _workflow_context(request, project, added=result)
+        template = (
+            "projects/review_workflow.html#classes" if request.htmx else "projects/review_workflow.html"
+        )
+        return render(request, template, context, status=INVALID)
+    key = done.project.label_keys()[done.index][0]
+    said = (
+        f"Added the class {done.name} (key {key}). A refit is requested so that the label model learns it; "
+        f"until it is done, the latest run gives {done.name} no probability."
+    )
+    if not request.htmx:
+        messages.success(request, said)
+        return redirect("workflow", project.pk)
+    context = _workflow_context(request, done.project, added={"kind": "saved", "message": said})
+    return render(request, "projects/review_workflow.html#classes", context)
 
 
 @login_required

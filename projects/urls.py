@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<int:pk>/review/", review.review, name="review"),
     path("projects/<int:pk>/workflow/", review.workflow, name="workflow"),
     path("projects/<int:pk>/delete/", review.project_delete, name="project_delete"),
+    path("projects/<int:pk>/classes/", review.class_add, name="class_add"),
     path("projects/<int:pk>/classes/<int:index>/", review.class_rename, name="class_rename"),
     path("projects/<int:pk>/agreement/", quality_views.agreement, name="agreement"),
     path(

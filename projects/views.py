@@ -83,9 +83,9 @@ def project_detail(request, pk):
         remaining=_remaining(project, user),
         can_label=can(user, "label", project),
     )
-    if can(user, "view_samples", project):
-        context["summary"] = selectors.project_summary(project)
     if can(user, "view_dashboard", project):
+        # Counts (samples per split, hand-labeled, gold distribution), for every role that reads dashboards.
+        context["summary"] = selectors.project_summary(project)
         context["run_status_url"] = url_or_none("run_status", project.pk)
         context["dashboard_url"] = url_or_none("dashboard", project.pk)
         # The labeling app's part of the overview (label distribution, annotators), fetched by hx-get.

@@ -271,7 +271,8 @@ TABLE: dict[str, dict] = {
     "workflow": {"get": "200 403 403 403 403 404 302", "post": "- 403 403 403 403 404 302"},
     # Deleting the project (a form on the settings page, POST only): admins only.
     "project_delete": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
-    # Renaming a class is a change to the project's settings: admins only.
+    # Adding and renaming a class are changes to the project's settings: admins only.
+    "class_add": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     "class_rename": {"get": "405 405 405 405 405 405 302", "post": "- 403 403 403 403 404 302"},
     # --- agreement and annotator quality: everyone but annotators reads agreement (the quality table on the
     # page and the gold checks it is measured on are for admins and reviewers); admins exclude annotators and
@@ -334,7 +335,8 @@ TABLE: dict[str, dict] = {
     "api_project_class": {"get": "405 405 405 405 405 405 401", "patch": "- 403 403 403 403 404 401"},
     "api_project_imports": {"get": "200 200 403 403 403 404 401", "post": "- - 403 403 403 404 401"},
     "api_import": {"get": "200 200 403 403 403 404 401", "kwargs": {"pk": "job"}},
-    "api_project_samples": {"get": "200 200 200 403 200 404 401"},
+    # Every sample with its gold label: those who may read single samples (not viewers, not annotators).
+    "api_project_samples": {"get": "200 200 200 403 403 404 401"},
     # My own hand labels: everyone who labels.
     "api_project_annotations": {"get": "200 200 200 200 403 404 401", "post": "- - - - 403 404 401"},
     "api_queue_next": {"get": "405 405 405 405 405 405 401", "post": "- - - - 403 404 401"},

@@ -13,7 +13,7 @@ from labeling.models import LabelModelRun
 from projects import services as project_services
 from projects.models import Sample
 from projects.services import ServiceError
-from tests.conftest import make_samples, token_client
+from tests.conftest import add_member, make_project, make_samples, token_client
 from tests.labeling.helpers import apply_and_refit
 
 TEXTS = ["check out my channel", "great song", "my song, my rules", 'nice, and\n"quoted"']
@@ -235,3 +235,37 @@ def test_csv_fields_are_the_samples_fields_and_hand_labels_follow_their_own_samp
         ["HAM"],
         ["HAM"],
     ]
+
+
+FORMULAS = ['=HYPERLINK("http://x")', "-5 stars", "+1 from me", "@SUM(A1:A2)", "\t=1+1", "\r=1+1", "ok -5"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_a_formula_get_a_leading_quote(alice, bob):
+    # OWASP's advice for CSV injection. It cannot tell a formula from an ordinary text such as "-5 stars":
+    # both get the quote, as the export page says. A class name and an external id are cells too.
+    project = make_project(alice, name="Formulas", labels=("-1", "=ok"))
+    add_member(project, bob, "developer")
+    samples = make_samples(project, FORMULAS, gold=[0, 1, None, None, None, None, None])
+    Sample.objects.filter(pk=samples[0].pk).update(external_id="=ext", fields={"note": "=1+1"})
+    services.create_lf(
+        project=project, user=alice, name="stars", kind="regex", label="-1", config={"pattern": "stars"}
+    )
+    apply_and_refit(project)
+    client = token_client(bob)
+    rows = list(
+        csv.DictReader(io.StringIO(read(client.get(f"/api/projects/{project.pk}/export/?format=csv"))))
+    )
+    assert [r["text"] for r in rows] == ["'" + t for t in FORMULAS[:-1]] + ["ok -5"]
+    assert rows[0]["external_id"] == "'=ext" and rows[1]["external_id"] == "s1"
+    assert rows[0]["hand_label"] == "'-1" and rows[1]["hand_label"] == "'=ok"
+    assert rows[1]["predicted_label"] == "'-1"
+    # The header names the classes after "probability_"; JSON cells start with { or [ and keep their text.
+    assert "probability_-1" in rows[0] and "probability_=ok" in rows[0]
+    assert json.loads(rows[0]["fields"]) == {"note": "=1+1"}
+    assert json.loads(rows[0]["hand_labels"])[0]["label"] == "-1"
+    # JSONL is data for programs, not a spreadsheet: every value as it was stored.
+    lines = read(client.get(f"/api/projects/{project.pk}/export/?format=jsonl")).splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["text"] for r in records] == FORMULAS
+    assert records[0]["external_id"] == "=ext" and records[0]["hand_label"] == "-1"
+    assert records[1]["predicted_label"] == "-1"

@@ -262,3 +262,12 @@ def test_the_restore_command_makes_a_project_from_an_archive(alice, charlie, bob
     copy = Project.objects.get(name="Copy")
     assert out.getvalue().strip() == f"Restored Copy as project {copy.pk}: 8 samples, 3 labeling functions"
     assert copy.memberships.get().user == bob
+
+
+def test_parquet_keeps_a_formula_like_text_as_it_is(alice, charlie):
+    # Only the CSV is for spreadsheets and gets a quote before = + - @; Parquet is data.
+    project, run = build_project(alice, charlie)
+    Sample.objects.filter(project=project, row=0).update(text='=HYPERLINK("http://x")')
+    Sample.objects.filter(project=project, row=1).update(text="-5 stars")
+    table = pq.read_table(built(project, alice, "parquet").file.path)
+    assert table.column("text").to_pylist()[:2] == ['=HYPERLINK("http://x")', "-5 stars"]

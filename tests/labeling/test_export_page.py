@@ -16,6 +16,8 @@ def test_a_developer_builds_a_label_matrix_and_downloads_it(client, alice, bob, 
     client.force_login(bob)
     page = client.get(reverse("exports", args=[mine.pk])).content.decode()
     assert "Build label matrix" in page and "No files built yet" in page
+    # The page says what the CSV does to cells a spreadsheet would run as formulas.
+    assert "a single quote in front" in page and "“-5 stars” gets the quote too" in page
     response = client.post(reverse("exports", args=[mine.pk]), {"format": "label_matrix"})
     assert response.status_code == 302
     job = ExportJob.objects.get(project=mine)

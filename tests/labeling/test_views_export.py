@@ -7,6 +7,7 @@ import json
 from django.urls import reverse
 
 from labeling import services
+from labeling.models import ExportJob
 from tests.conftest import make_samples
 from tests.labeling.helpers import apply_and_refit
 
@@ -41,7 +42,16 @@ def test_export_refuses_viewers_403_and_outsiders_404(client, project, dana, eve
     _run(project, alice)
     client.force_login(dana)
     assert client.get(reverse("export", args=[project.pk]), {"format": "csv"}).status_code == 403
-    assert "?format=csv" not in client.get(reverse("dashboard", args=[project.pk])).content.decode()
+    dashboard = client.get(reverse("dashboard", args=[project.pk])).content.decode()
+    assert "?format=csv" not in dashboard and reverse("exports", args=[project.pk]) not in dashboard
+    # The exports page, its htmx fragment and a build are refused alike, and nothing is built.
+    assert client.get(reverse("exports", args=[project.pk])).status_code == 403
+    assert client.get(reverse("exports", args=[project.pk]), HTTP_HX_REQUEST="true").status_code == 403
+    built = client.post(reverse("exports", args=[project.pk]), {"format": "parquet"}, HTTP_HX_REQUEST="true")
+    assert built.status_code == 403 and not ExportJob.objects.filter(project=project).exists()
+    # The overview still shows a viewer the counts of samples and hand labels, with no export link.
+    overview = client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "samples hand-labeled" in overview and reverse("export", args=[project.pk]) not in overview
     client.force_login(eve)
     assert client.get(reverse("export", args=[project.pk]), {"format": "csv"}).status_code == 404
 

@@ -291,7 +291,11 @@ def test_youtube_spam_collection_end_to_end_over_the_api(worker, datasets):
     assert export.status_code == 200
     exported = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8"))))
     assert len(exported) == n and [int(r["row"]) for r in exported] == list(range(n))
-    assert [r["text"] for r in exported] == [s["text"] for s in samples]
+    # Three comments start with "-" or "+" (e.g. "+447935454150 lovely girl"): a spreadsheet would read them
+    # as formulas, so the CSV has a quote before them.
+    quoted = [("'" if s["text"][:1] in ("=", "+", "-", "@") else "") + s["text"] for s in samples]
+    assert sum(t.startswith("'") for t in quoted) >= 3
+    assert [r["text"] for r in exported] == quoted
     for r, row_vote in zip(exported, row_votes, strict=True):
         if not row_vote:
             # No LF voted: the prior is not exported as a prediction.

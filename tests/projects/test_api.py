@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from projects.models import Annotation, ImportJob, Project, Sample
-from tests.conftest import make_project, make_samples, token_client, wait_for
+from tests.conftest import add_member, make_project, make_samples, token_client, wait_for
 
 CSV = b"id,text,label,split\na1,great song,0,train\na2,check out my channel,1,dev\na3,subscribe plz,1,test\n"
 
@@ -257,9 +257,9 @@ def test_import_list_shows_the_projects_jobs(project, bob):
 # --- samples -------------------------------------------------------------------------------------------------------
 
 
-def test_samples_are_listed_in_row_order_with_gold_and_pages(project, dana):
+def test_samples_are_listed_in_row_order_with_gold_and_pages(project, bob):
     make_samples(project, ["a", "b", "c"], splits=["train", "dev", "test"], gold=[0, None, 1])
-    client = token_client(dana)
+    client = token_client(bob)
     body = client.get(f"/api/projects/{project.pk}/samples/?limit=2").json()
     assert body["count"] == 3 and body["next"]
     assert [(s["row"], s["external_id"], s["text"], s["split"], s["gold"]) for s in body["results"]] == [
@@ -272,8 +272,8 @@ def test_samples_are_listed_in_row_order_with_gold_and_pages(project, dana):
     assert [s["text"] for s in dev["results"]] == ["b"]
 
 
-def test_a_page_of_samples_costs_the_same_queries_however_many_samples(project, dana):
-    client = token_client(dana)
+def test_a_page_of_samples_costs_the_same_queries_however_many_samples(project, bob):
+    client = token_client(bob)
     url = f"/api/projects/{project.pk}/samples/"
     make_samples(project, ["a", "b"], gold=[0, 1])
     few = queries_for(client, url)
@@ -288,8 +288,21 @@ def test_annotators_cannot_list_samples_because_the_list_shows_gold(project, cha
     assert "annotator" in response.json()["message"]
 
 
-def test_an_unknown_split_filter_is_named(project, dana):
-    response = token_client(dana).get(f"/api/projects/{project.pk}/samples/?split=holdout")
+def test_viewers_cannot_page_through_the_samples_as_they_cannot_export_them(project, dana, eve):
+    # Paging every sample with its gold label is most of an export: viewers may do neither. Reviewers, who
+    # read single samples in full, page them.
+    make_samples(project, ["a"], gold=[0])
+    listed = token_client(dana).get(f"/api/projects/{project.pk}/samples/")
+    assert listed.status_code == 403 and "viewer" in listed.json()["message"]
+    exported = token_client(dana).get(f"/api/projects/{project.pk}/export/?format=csv")
+    assert exported.status_code == 403 and "viewer" in exported.json()["message"]
+    add_member(project, eve, "reviewer")
+    body = token_client(eve).get(f"/api/projects/{project.pk}/samples/").json()
+    assert [(s["text"], s["gold"]) for s in body["results"]] == [("a", "HAM")]
+
+
+def test_an_unknown_split_filter_is_named(project, bob):
+    response = token_client(bob).get(f"/api/projects/{project.pk}/samples/?split=holdout")
     assert response.status_code == 400 and response.json()["field"] == "split"
 
 
