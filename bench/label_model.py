@@ -131,7 +131,9 @@ def _print_table(title: str, results: dict[str, list[tuple[str, float, float]]])
             print(f"| {name:15s} | {model:40s} | {s:10.1f} | {dt:8.2f}s |")
 
 
-def _targets(results, anchors: list[str]) -> None:
+def _targets(results, anchors: list[str], target: bool = True) -> None:
+    """Margins of LabelModel against the best anchor per dataset; target=False for a comparison the
+    issue does not set (it is printed, and a shortfall says "behind", not "BELOW TARGET")."""
     ours, margins = [], []
     for name, rows in results.items():
         by = {m: s for m, s, _ in rows}
@@ -146,7 +148,8 @@ def _targets(results, anchors: list[str]) -> None:
         f"mean {np.mean(ours):.1f} vs " + ", ".join(f"{a} {v:.1f}" for a, v in refs.items())
     )
     for name, margin in margins:
-        print(f"  {name:15s} {margin:+.1f} {'ok' if margin >= -0.5 else 'BELOW TARGET'}")
+        short = "BELOW TARGET" if target else "behind"
+        print(f"  {name:15s} {margin:+.1f} {'ok' if margin >= -0.5 else short}")
 
 
 def real() -> None:
@@ -165,7 +168,10 @@ def real() -> None:
     _targets(with_dev, ["majority vote", "snorkel (defaults)", "snorkel (tuned on dev)"])
     _print_table("Without any labels", without)
     _targets(without, ["snorkel (defaults)"])
-    _targets(without, ["snorkel (defaults)", "snorkel (tutorial: 500 epochs)"])
+    # The issue's target is Snorkel's LabelModel as it comes (its defaults); its tutorial's 500 epochs are
+    # one more setting a user might copy without labels to check it, so it is printed beside, not as a target.
+    print("\n(beside the target: Snorkel with its tutorial's setting too)")
+    _targets(without, ["snorkel (defaults)", "snorkel (tutorial: 500 epochs)"], target=False)
 
 
 # -- synthetic ------------------------------------------------------------------------------------
