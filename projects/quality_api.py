@@ -125,6 +125,10 @@ class CheckInput(serializers.Serializer):
     samples = CheckItem(many=True, allow_empty=False)
 
 
+# Bad items a refused request names one by one (the count is always given).
+MAX_PROBLEMS_SHOWN = 20
+
+
 def _sample_in(project, ref) -> Sample:
     lookup = {"pk": ref} if isinstance(ref, int) else {"external_id": ref}
     sample = Sample.objects.filter(project=project, **lookup).first()
@@ -151,18 +155,38 @@ class CheckListApi(APIView):
     def post(self, request, pk: int):
         project = project_for(request.user, pk, "manage_project")
         data = valid_input(CheckInput, request.data)
-        items = []
-        for item in data["samples"]:
+        items, problems = [], []
+        # Every bad item is named at once (as the form names every bad line), and nothing is marked.
+        for position, item in enumerate(data["samples"]):
             label = item.get("label")
             index = None
-            if label is not None:
-                index = project.label_index(label)
-                if index is None:
-                    raise ServiceError(
-                        f"label {label!r} is not one of the project's classes: {', '.join(project.labels)}",
-                        "label",
-                    )
-            items.append((_sample_in(project, item["sample"]), index))
+            try:
+                if label is not None:
+                    index = project.label_index(label)
+                    if index is None:
+                        raise ServiceError(
+                            f"label {label!r} is not one of the project's classes: {', '.join(project.labels)}",
+                            "label",
+                        )
+                sample = _sample_in(project, item["sample"])
+                problem = checks.check_problem(project, sample, index)
+                if problem is not None:
+                    raise ServiceError(*problem)
+            except ServiceError as e:
+                problems.append((position, e))
+                continue
+            items.append((sample, index))
+        if problems:
+            shown = "; ".join(f"samples[{i}]: {e.message}" for i, e in problems[:MAX_PROBLEMS_SHOWN])
+            more = len(problems) - MAX_PROBLEMS_SHOWN
+            if more > 0:
+                shown += f"; and {more} more"
+            fields = {e.field for _, e in problems}
+            raise ServiceError(
+                f"nothing was marked: {len(problems)} of {len(data['samples'])} item(s) cannot be "
+                f"gold checks — {shown}",
+                fields.pop() if len(fields) == 1 else "samples",
+            )
         marked = checks.mark_checks(project=project, items=items, by=request.user)
         return Response({"marked": len(marked)}, status=status.HTTP_201_CREATED)
 

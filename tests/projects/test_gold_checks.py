@@ -295,3 +295,24 @@ def test_a_due_check_costs_a_bounded_number_of_queries(
             given = queue.claim_next(project, charlie)
         assert given.check_label is not None
         services.annotate(project=project, sample=given, user=charlie, label=0)
+
+
+def test_the_checks_api_names_every_bad_item_and_marks_none(project, alice):
+    make_samples(project, ["a", "b", "c"], gold=[None, 1, None])
+    api = token_client(alice)
+    url = reverse("api_project_checks", args=[project.pk])
+    items = [
+        {"sample": "s0", "label": "HAM"},  # fine on its own
+        {"sample": "s2"},  # no gold label and no answer
+        {"sample": "nope"},  # no such sample
+        {"sample": "s1", "label": "MAYBE"},  # not a class
+    ]
+    refused = api.post(url, {"samples": items}, format="json")
+    assert refused.status_code == 400
+    message = refused.json()["message"]
+    assert "3 of 4 item(s)" in message
+    assert "samples[1]: sample s2 has no gold label" in message
+    assert "samples[2]: there is no sample with external id 'nope'" in message
+    assert "samples[3]: label 'MAYBE' is not one of the project's classes" in message
+    assert "samples[0]" not in message
+    assert api.get(url).json()["results"] == []
