@@ -7,7 +7,7 @@ import os
 from collections import Counter
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -456,9 +456,50 @@ def _release_claim(sample: Sample, user) -> None:
         sample.claimed_by, sample.claimed_until = None, None
 
 
+class LabelConflict(ServiceError):
+    """The label changed since the client last saw it (another tab, window or script of the same annotator):
+    refused, so a stale page never replaces a newer label unseen. `current` is the label as it is stored now
+    (None if it was removed)."""
+
+    def __init__(self, current: Annotation | None):
+        if current is None:
+            what = "your label on this sample was removed since this page showed it"
+        else:
+            given = (
+                "skipped" if current.label is None else f"labeled {current.project.label_name(current.label)}"
+            )
+            who = current.annotator.username if current.annotator else "someone"
+            when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M:%S")
+            what = f"this sample was {given} by {who} at {when}, after this page showed it"
+        super().__init__(what, "version")
+        self.current = current
+
+
+def label_version(annotation: Annotation | None) -> str:
+    """What a client sends back to change a label only if it is still the one it saw: the label's last change
+    (microseconds, so two changes never share one), or "" for no label at all."""
+    return annotation.updated_at.isoformat() if annotation is not None else ""
+
+
+# `expected` of annotate() when the caller does not ask for the check (the API without a version).
+UNCHECKED = object()
+
+
 @transaction.atomic
-def annotate(*, project: Project, sample: Sample, user, label: int | None, reason: str = "") -> Annotation:
-    """Record (or change) the user's hand label on a sample; label None records a skip (with a reason)."""
+def annotate(
+    *,
+    project: Project,
+    sample: Sample,
+    user,
+    label: int | None,
+    reason: str = "",
+    expected: str | object = UNCHECKED,
+) -> Annotation:
+    """Record (or change) the user's hand label on a sample; label None records a skip (with a reason).
+
+    `expected` is the label_version() the client last saw ("" for none): if the stored label is no longer
+    that one, LabelConflict is raised and nothing changes. UNCHECKED writes whatever is stored.
+    """
     if sample.project_id != project.pk:
         raise ServiceError("that sample is not in this project", "sample")
     if label is not None and not (0 <= label < project.cardinality):
@@ -466,13 +507,37 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None, reaso
     reason = (reason or "").strip() if label is None else ""
     if len(reason) > 200:
         raise ServiceError("a skip reason can have at most 200 characters", "reason")
-    defaults = {"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN}
-    old = Annotation.objects.filter(sample=sample, annotator=user).values_list("label", "reason").first()
-    if old is not None and old != (label, reason):
-        defaults["previous"] = {"label": old[0], "reason": old[1]}  # for one undo
-    annotation, created = Annotation.objects.update_or_create(
-        sample=sample, annotator=user, defaults=defaults
+    # Locked, so a second request of the same annotator cannot change the row between the check and the write.
+    current = (
+        Annotation.objects.select_for_update()
+        .select_related("annotator", "project")
+        .filter(sample=sample, annotator=user)
+        .first()
     )
+    if expected is not UNCHECKED and label_version(current) != expected:
+        raise LabelConflict(current)
+    defaults = {"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN}
+    if current is not None and (current.label, current.reason) != (label, reason):
+        defaults["previous"] = {"label": current.label, "reason": current.reason}  # for one undo
+    if current is None:
+        try:
+            with transaction.atomic():
+                annotation = Annotation.objects.create(sample=sample, annotator=user, **defaults)
+            created = True
+        except IntegrityError:
+            # Another request of this annotator created it since the read: that label is newer than what
+            # this client saw.
+            raced = Annotation.objects.select_related("annotator", "project").get(
+                sample=sample, annotator=user
+            )
+            if expected is not UNCHECKED:
+                raise LabelConflict(raced) from None
+            return annotate(project=project, sample=sample, user=user, label=label, reason=reason)
+    else:
+        annotation, created = current, False
+        for name, value in defaults.items():
+            setattr(annotation, name, value)
+        annotation.save()
     audit.record(
         project,
         user,
