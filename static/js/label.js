@@ -150,10 +150,14 @@
     }
     const card = document.getElementById("label-card");
     const active = document.activeElement;
-    if (card && (!active || active === document.body || !active.isConnected)) {
-      // A conflict's "replace it with mine" takes the focus, so Enter answers it as well as its key.
-      const preferred = card.querySelector("[data-focus-after-swap]");
-      (preferred || card).focus({ preventScroll: true });
+    const lost = !active || active === document.body || !active.isConnected;
+    // A conflict's "replace it with mine" takes the focus (from the card htmx gave it back to), so Enter
+    // answers it as well as its key.
+    const preferred = card && card.querySelector("[data-focus-after-swap]");
+    if (preferred && (lost || active === card)) {
+      preferred.focus({ preventScroll: true });
+    } else if (card && lost) {
+      card.focus({ preventScroll: true });
     }
   });
 })();
