@@ -457,28 +457,31 @@ def _release_claim(sample: Sample, user) -> None:
 
 
 class LabelConflict(ServiceError):
-    """The label changed since the client last saw it (another tab, window or script of the same annotator):
-    refused, so a stale page never replaces a newer label unseen. `current` is the label as it is stored now
-    (None if it was removed)."""
+    """The label changed since the client last saw it (another tab or window, another script, another
+    reviewer): refused, so a stale page never replaces a newer label unseen. `current` is the hand label or
+    adjudication as it is stored now (None if it was removed)."""
 
-    def __init__(self, current: Annotation | None):
+    def __init__(self, current: Annotation | Adjudication | None):
         if current is None:
             what = "your label on this sample was removed since this page showed it"
         else:
-            given = (
-                "skipped" if current.label is None else f"labeled {current.project.label_name(current.label)}"
-            )
-            who = current.annotator.username if current.annotator else "someone"
+            if isinstance(current, Adjudication):
+                given, person = f"adjudicated {current.project.label_name(current.label)}", current.reviewer
+            elif current.label is None:
+                given, person = "skipped", current.annotator
+            else:
+                given, person = f"labeled {current.project.label_name(current.label)}", current.annotator
+            who = person.username if person else "someone"
             when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M:%S")
             what = f"this sample was {given} by {who} at {when}, after this page showed it"
         super().__init__(what, "version")
         self.current = current
 
 
-def label_version(annotation: Annotation | None) -> str:
-    """What a client sends back to change a label only if it is still the one it saw: the label's last change
-    (microseconds, so two changes never share one), or "" for no label at all."""
-    return annotation.updated_at.isoformat() if annotation is not None else ""
+def label_version(label: Annotation | Adjudication | None) -> str:
+    """What a client sends back to change a label (or an adjudication) only if it is still the one it saw: its
+    last change (microseconds, so two changes never share one), or "" for none at all."""
+    return label.updated_at.isoformat() if label is not None else ""
 
 
 # `expected` of annotate() when the caller does not ask for the check (the API without a version).
@@ -508,8 +511,9 @@ def annotate(
     if len(reason) > 200:
         raise ServiceError("a skip reason can have at most 200 characters", "reason")
     # Locked, so a second request of the same annotator cannot change the row between the check and the write.
+    # Only the label's row (of=self): locking the joined project row would queue every annotator behind it.
     current = (
-        Annotation.objects.select_for_update()
+        Annotation.objects.select_for_update(of=("self",))
         .select_related("annotator", "project")
         .filter(sample=sample, annotator=user)
         .first()
@@ -592,15 +596,43 @@ def remove_annotation(*, project: Project, sample: Sample, user) -> bool:
 
 
 @transaction.atomic
-def adjudicate(*, project: Project, sample: Sample, user, label: int) -> Adjudication:
-    """A reviewer decides a sample's label: it becomes the gold label, whatever the hand labels say."""
+def adjudicate(
+    *, project: Project, sample: Sample, user, label: int, expected: str | object = UNCHECKED
+) -> Adjudication:
+    """A reviewer decides a sample's label: it becomes the gold label, whatever the hand labels say.
+
+    `expected` is the label_version() of the adjudication the reviewer's page showed ("" for none): one made
+    or changed since (by another reviewer, or in another tab) raises LabelConflict and nothing changes.
+    """
     if sample.project_id != project.pk:
         raise ServiceError("that sample is not in this project", "sample")
     if not isinstance(label, int) or not (0 <= label < project.cardinality):
         raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
-    adjudication, _ = Adjudication.objects.update_or_create(
-        sample=sample, defaults={"project": project, "reviewer": user, "label": label}
+    current = (
+        Adjudication.objects.select_for_update(of=("self",))
+        .select_related("reviewer", "project")
+        .filter(sample=sample)
+        .first()
     )
+    if expected is not UNCHECKED and label_version(current) != expected:
+        raise LabelConflict(current)
+    if current is None:
+        try:
+            with transaction.atomic():
+                adjudication = Adjudication.objects.create(
+                    sample=sample, project=project, reviewer=user, label=label
+                )
+        except IntegrityError:
+            # Another reviewer decided this sample since the read.
+            if expected is not UNCHECKED:
+                raise LabelConflict(
+                    Adjudication.objects.select_related("reviewer", "project").get(sample=sample)
+                ) from None
+            return adjudicate(project=project, sample=sample, user=user, label=label)
+    else:
+        adjudication = current
+        adjudication.reviewer, adjudication.label = user, label
+        adjudication.save()
     audit.record(
         project,
         user,

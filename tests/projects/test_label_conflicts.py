@@ -191,3 +191,44 @@ def test_the_api_refuses_an_unknown_version_and_changes_nothing(project, charlie
     services.annotate(project=project, sample=sample, user=charlie, label=1)
     answer = client.post(url, {"sample": sample.pk, "label": "HAM", "version": "yesterday"}, format="json")
     assert answer.status_code == 409 and _stored(sample, charlie) == (1, "")
+
+
+# --- the review page: one adjudication per sample, shared by every reviewer -------------------------------------
+
+
+def test_a_reviewer_with_a_stale_page_does_not_replace_another_reviewers_decision(client, project, charlie):
+    from projects.models import Adjudication
+    from tests.conftest import add_member, make_user
+
+    rita, ruth = make_user("rita"), make_user("ruth")
+    add_member(project, rita, "reviewer")
+    add_member(project, ruth, "reviewer")
+    frank = make_user("frank")
+    add_member(project, frank, "annotator")
+    services.update_workflow(project=project, overlap=2)
+    (sample,) = make_samples(project, ["argued about"])
+    services.annotate(project=project, sample=sample, user=charlie, label=0)
+    sample.refresh_from_db()
+    services.annotate(project=project, sample=sample, user=frank, label=1)
+    url = reverse("review", args=[project.pk])
+
+    client.force_login(ruth)
+    ruths_page = client.get(url, **HTMX).content.decode()
+    assert "argued about" in ruths_page and _version_on(ruths_page) == ""
+    sample.refresh_from_db()
+    services.adjudicate(project=project, sample=sample, user=rita, label=1)
+
+    refused = client.post(url, {"sample": sample.pk, "version": "", "label": "0"}, **HTMX)
+    html = refused.content.decode()
+    assert refused.status_code == 409
+    assert "this sample was adjudicated SPAM by rita at" in html
+    assert Adjudication.objects.get(sample=sample).label == 1
+    replace_form = re.search(r'data-testid="label-conflict">.*?<form(.*?)</form>', html, re.S).group(1)
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', replace_form))
+    assert fields["label"] == "0"
+    assert fields["version"] == services.label_version(Adjudication.objects.get(sample=sample))
+    assert client.post(url, fields, **HTMX).status_code == 200
+    decided = Adjudication.objects.get(sample=sample)
+    assert (decided.label, decided.reviewer) == (0, ruth)
+    sample.refresh_from_db()
+    assert sample.gold_label == 0
