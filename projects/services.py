@@ -531,10 +531,10 @@ def annotate(
         except IntegrityError:
             # Another request of this annotator created it since the read: that label is newer than what
             # this client saw.
-            raced = Annotation.objects.select_related("annotator", "project").get(
-                sample=sample, annotator=user
-            )
             if expected is not UNCHECKED:
+                raced = Annotation.objects.select_related("annotator", "project").get(
+                    sample=sample, annotator=user
+                )
                 raise LabelConflict(raced) from None
             return annotate(project=project, sample=sample, user=user, label=label, reason=reason)
     else:

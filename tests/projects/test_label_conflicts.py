@@ -232,3 +232,28 @@ def test_a_reviewer_with_a_stale_page_does_not_replace_another_reviewers_decisio
     assert (decided.label, decided.reviewer) == (0, ruth)
     sample.refresh_from_db()
     assert sample.gold_label == 0
+
+
+def test_of_eight_requests_that_saw_no_label_at_once_one_saves_and_seven_are_told(transactional_db):
+    from tests.conftest import _uses_postgres, add_member, make_project, make_user, need
+    from tests.projects.test_queue import THREADS, _in_threads
+
+    need(_uses_postgres(), "PostgreSQL (DATABASE_URL=postgres://…)")
+    owner, annotator = make_user("owner"), make_user("annotator")
+    project = make_project(owner)
+    add_member(project, annotator, "annotator")
+    (sample,) = make_samples(project, ["raced"])
+
+    def work(i):
+        try:
+            services.annotate(project=project, sample=sample, user=annotator, label=i % 2, expected="")
+        except services.LabelConflict as exc:
+            return ("refused", exc.current.label)
+        return ("saved", i % 2)
+
+    results = _in_threads(work)
+    saved = [label for kind, label in results if kind == "saved"]
+    assert len(saved) == 1 and len(results) == THREADS
+    # Everyone refused was told the label that won, and it is the one stored.
+    assert {label for kind, label in results if kind == "refused"} == set(saved)
+    assert _stored(sample, annotator) == (saved[0], "")
