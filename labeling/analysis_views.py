@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from projects import selectors
 from projects import services as project_services
 from projects.models import Sample
 from projects.permissions import can, check, project_for
@@ -121,14 +122,24 @@ def samples(request, pk):
 def sample(request, pk, row):
     project = project_for(request.user, pk, "view_sample")
     found = get_object_or_404(Sample, project=project, row=row)
-    error = None
+    error = replace = None
     if request.method == "POST":
         check(request.user, "label", project)
         label = project.label_index(request.POST.get("label", ""))
+        seen = request.POST.get("version")
         try:
             if label is None:
                 raise ServiceError("choose one of the project's labels", "label")
-            project_services.annotate(project=project, sample=found, user=request.user, label=label)
+            project_services.annotate(
+                project=project,
+                sample=found,
+                user=request.user,
+                label=label,
+                expected=project_services.UNCHECKED if seen is None else seen,
+            )
+        except project_services.LabelConflict as exc:
+            # Shown with the stored label, the buttons now carrying its version, and a replace button.
+            error, replace = exc, project.labels[label]
         except ServiceError as exc:
             error = exc
         else:
@@ -148,6 +159,8 @@ def sample(request, pk, row):
         error=error,
         may_label=can(request.user, "label", project),
         label_keys=project.label_keys(),
+        replace=replace,
+        version=project_services.label_version(selectors.my_annotation(project, request.user, found)),
     )
     if request.htmx and request.htmx.target == "hand-labels":
         return render(request, "labeling/sample.html#hand_labels", context)

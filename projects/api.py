@@ -26,6 +26,7 @@ from .serializers import (
     ErrorOutput,
     ImportInput,
     ImportJobOutput,
+    LabelConflictOutput,
     ProjectDeletedOutput,
     ProjectInput,
     ProjectOutput,
@@ -211,24 +212,42 @@ class AnnotationListApi(APIView):
         project = project_for(request.user, pk, "label")
         mine = (
             Annotation.objects.filter(project=project, annotator=request.user)
-            .select_related("sample", "project")
+            .select_related("sample", "project", "annotator")
             .order_by("-updated_at", "-id")
         )
         return paginated(self, mine, AnnotationOutput)
 
     @extend_schema(
         request=AnnotationInput,
-        responses={201: AnnotationOutput},
-        summary="Label a sample (or change my label on it)",
+        responses={201: AnnotationOutput, 409: LabelConflictOutput},
+        summary="Label a sample (or change my label on it); with `version`, only if it is still the one I saw",
+        description=(
+            "Send the `version` of the label you last saw (null for none) so that a label changed since, in "
+            "another tab or by another script, is never replaced unseen: the answer is then 409 with the "
+            "stored label in `current`, and nothing changes. A request without `version` saves whatever is "
+            "stored (last write wins), as before versions existed."
+        ),
     )
     def post(self, request, pk: int):
         project = project_for(request.user, pk, "label")
         data = valid_input(AnnotationInput, request.data)
         sample = _sample_in(project, data["sample"])
         label = _label_index(project, data["label"])
-        annotation = services.annotate(
-            project=project, sample=sample, user=request.user, label=label, reason=data.get("reason", "")
-        )
+        # Left out: not checked (documented). null and "" both mean "I saw no label".
+        expected = (data["version"] or "") if "version" in data else services.UNCHECKED
+        try:
+            annotation = services.annotate(
+                project=project,
+                sample=sample,
+                user=request.user,
+                label=label,
+                reason=data.get("reason", ""),
+                expected=expected,
+            )
+        except services.LabelConflict as exc:
+            current = AnnotationOutput(exc.current).data if exc.current is not None else None
+            body = {"message": exc.message, "field": "version", "code": "label_conflict", "current": current}
+            return Response(body, status=status.HTTP_409_CONFLICT)
         return Response(AnnotationOutput(annotation).data, status=status.HTTP_201_CREATED)
 
 

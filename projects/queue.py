@@ -11,6 +11,10 @@ one in `project.check_every` of the samples an annotator is given is a check the
 seeded random place in each block of that many, so neither the place nor anything in the answer tells it
 apart. A check is claimed like any sample, so two annotators never hold it at once; every annotator gets it.
 
+Samples that came with an imported label (a gold file, often imported before the rest, so its rows come
+first) are not given at their rows: each has a seeded place among the ordinary rows, its own per annotator
+(gold_places), so where a sample comes in the queue says nothing of whether its answer is known.
+
 Orders other than row order need data projects does not own (the label model's probabilities, the LFs'
 votes): the labeling app registers a provider per order in ORDER_PROVIDERS from its AppConfig.ready(), so
 projects never imports labeling. A provider answers cheaply with a key (e.g. the run's id) and a loader of the
@@ -27,7 +31,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from .models import Annotation, Membership, Project, QueueOrder, Sample
@@ -230,15 +234,78 @@ def _restart(cache_key, user) -> bool:
         return _frontier.pop((*cache_key, user.pk), 0) > 0
 
 
-def _from_rows(project: Project, user, now) -> Sample | None:
+def _from_rows(project: Project, user, now, samples=None) -> Sample | None:
     for _ in range(LOCK_TRIES):
-        candidate = _waiting(project, user, now).order_by("row").select_for_update(skip_locked=True).first()
+        waiting = _waiting(project, user, now) if samples is None else samples
+        candidate = waiting.order_by("row").select_for_update(skip_locked=True).first()
         if candidate is None:
             return None
         sample = _take(project, user, [candidate], now)
         if sample is not None:
             return sample
     return None
+
+
+# --- imported gold, spread through row order ------------------------------------------------------------------
+
+_imported = Exists(Annotation.objects.filter(sample=OuterRef("pk"), source=Annotation.Source.IMPORT))
+_gold_rows = _Lru(16)  # (project, key) -> rows of the samples that came with an imported label, sorted
+
+
+def _gold(project: Project) -> tuple[tuple, np.ndarray] | None:
+    """The rows of samples with an imported (gold) label, and a key that changes when that set does."""
+    imports = Annotation.objects.filter(
+        project=project, annotator__isnull=True, source=Annotation.Source.IMPORT
+    )
+    found = imports.aggregate(n=Count("id"), last=Max("id"))
+    if not found["n"]:
+        return None
+    n_rows = Sample.objects.filter(project=project).aggregate(m=Max("row"))["m"] + 1
+    key = (project.pk, found["n"], found["last"], n_rows)
+    with _lock:
+        rows = _gold_rows.get(key)
+    if rows is None:
+        rows = np.sort(np.fromiter(imports.values_list("sample__row", flat=True), dtype=np.int64))
+        with _lock:
+            _gold_rows.put(key, rows)
+    return key, rows
+
+
+def gold_places(project: Project, user, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """For each gold row (sorted), the row of the ordinary sample it comes just before for this annotator: a
+    seeded pick among the ordinary rows, its own per annotator and gold row, so the gold samples spread
+    evenly through the queue wherever their own rows are (all at the start, as a gold file imported first)."""
+    n_ordinary = max(n_rows - len(rows), 1)
+    with np.errstate(over="ignore"):
+        seed = np.uint64(project.seed & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+        keys = rows.astype(np.uint64) + (np.uint64(user.pk) << np.uint64(32)) + seed + np.uint64(1 << 42)
+        k = (_mix(keys) % np.uint64(n_ordinary)).astype(np.int64)
+    # The k-th ordinary row is k plus the gold rows before it; rows[i] - i ordinary rows precede rows[i].
+    return k + np.searchsorted(rows - np.arange(len(rows)), k, side="right")
+
+
+def _from_rows_with_gold(project: Project, user, now) -> Sample | None:
+    """Row order, with the samples that came with an imported label each at its seeded place (gold_places)
+    rather than at its row: a gold file imported before the rest would otherwise be the first samples every
+    annotator gets, and annotators would learn that the first ones are checked. A gold sample waits for its
+    overlap and is claimed like any other; only when it comes changes."""
+    gold = _gold(project)
+    if gold is None:
+        return _from_rows(project, user, now)
+    key, rows = gold
+    ordinary = _waiting(project, user, now).exclude(_imported)
+    upto = ordinary.order_by("row").values_list("row", flat=True).first()
+    places = gold_places(project, user, rows, key[-1])
+    order = np.argsort(places, kind="stable")
+    due = (
+        rows[order[: np.searchsorted(places[order], upto, side="right")]] if upto is not None else rows[order]
+    )
+    cache_key = ("gold", *key)
+    sample = _from_priority(project, user, now, cache_key, due) if len(due) else None
+    if sample is None and upto is not None:
+        sample = _from_rows(project, user, now, ordinary)
+    # Last, anything still waiting in row order: a gold sample an undo put back behind where my walk stands.
+    return sample or _from_rows(project, user, now)
 
 
 def check_place(project: Project, user, block: int) -> int:
@@ -296,7 +363,7 @@ def claim_next(project: Project, user, *, now=None) -> Sample | None:
                 # undo put back, before row order takes over.
                 sample = _from_priority(project, user, now, *priority)
         if sample is None:
-            sample = _from_rows(project, user, now)
+            sample = _from_rows_with_gold(project, user, now)
     return sample
 
 

@@ -24,6 +24,7 @@ from .permissions import can, project_for, role_of
 from .services import ServiceError
 
 INVALID = 422
+CONFLICT = 409  # an adjudication made or changed since the page showed the sample
 
 
 def _sample_or_404(project, raw) -> Sample:
@@ -56,6 +57,8 @@ def _context(request, project, sample: Sample | None, status: dict | None = None
         "hand_labels": selectors.hand_labels_of(project, sample) if sample else [],
         "adjudication": adjudication,
         "adjudicated_name": project.label_name(adjudication.label) if adjudication else None,
+        # Sent back with a decision, so one made since by another reviewer is not replaced unseen.
+        "version": services.label_version(adjudication),
         "comments": selectors.comments_for(project, request.user, sample, everyone=True) if sample else [],
         "keys": project.label_keys(),
         "waiting": selectors.disputed(project).count(),
@@ -78,8 +81,26 @@ def review(request, pk):
             label = int(request.POST.get("label", ""))
         except ValueError:
             label = -1
+        seen = request.POST.get("version")
         try:
-            services.adjudicate(project=project, sample=sample, user=request.user, label=label)
+            services.adjudicate(
+                project=project,
+                sample=sample,
+                user=request.user,
+                label=label,
+                expected=services.UNCHECKED if seen is None else seen,
+            )
+        except services.LabelConflict as exc:
+            # Another reviewer (or tab) decided since this card was shown: the card shows their decision and
+            # offers to replace it with mine, against the stored version.
+            status = {
+                "kind": "conflict",
+                "sample": sample,
+                "message": exc.message,
+                "label": label,
+                "label_name": project.label_name(label),
+            }
+            return render(request, template, _context(request, project, sample, status), status=CONFLICT)
         except ServiceError as exc:
             status = {"kind": "error", "sample": sample, "message": exc.message}
             return render(request, template, _context(request, project, sample, status), status=INVALID)

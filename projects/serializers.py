@@ -266,18 +266,62 @@ class AnnotationInput(serializers.Serializer):
     reason = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="Why, for a skip (optional)."
     )
+    version = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=64,
+        help_text=(
+            'The `version` of my label on this sample as this client last saw it (null or "": it had none). '
+            "If my stored label is no longer that one (changed in another tab or by another script), nothing "
+            "is saved and the answer is 409 with the stored label in `current`; send again with that "
+            "`version` to replace it. Leave the field out to save whatever is stored (last write wins), as "
+            "before versions existed."
+        ),
+    )
 
 
 class AnnotationOutput(serializers.ModelSerializer):
     external_id = serializers.CharField(source="sample.external_id", read_only=True)
     label = serializers.SerializerMethodField(help_text="The class name, or null for a skip.")
+    annotator = serializers.CharField(
+        source="annotator.username", read_only=True, default=None, help_text="Who gave the label."
+    )
+    version = serializers.SerializerMethodField(
+        help_text="Changes with every change of this label: send it back with a change (see the input's version)."
+    )
 
     class Meta:
         model = Annotation
-        fields = ["id", "sample", "external_id", "label", "reason", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "sample",
+            "external_id",
+            "label",
+            "reason",
+            "annotator",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_label(self, annotation: Annotation) -> str | None:
         return annotation.project.label_name(annotation.label)
+
+    def get_version(self, annotation: Annotation) -> str:
+        from .services import label_version
+
+        return label_version(annotation)
+
+
+class LabelConflictOutput(serializers.Serializer):
+    message = serializers.CharField(help_text="What changed, by whom and when, in a sentence.")
+    field = serializers.CharField(help_text='Always "version".')
+    code = serializers.CharField(help_text='Always "label_conflict".')
+    current = AnnotationOutput(
+        allow_null=True,
+        help_text="My label as it is stored now (null: it was removed); its version replaces it.",
+    )
 
 
 class QueueSampleOutput(serializers.ModelSerializer):

@@ -7,7 +7,7 @@ import os
 from collections import Counter
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -456,9 +456,53 @@ def _release_claim(sample: Sample, user) -> None:
         sample.claimed_by, sample.claimed_until = None, None
 
 
+class LabelConflict(ServiceError):
+    """The label changed since the client last saw it (another tab or window, another script, another
+    reviewer): refused, so a stale page never replaces a newer label unseen. `current` is the hand label or
+    adjudication as it is stored now (None if it was removed)."""
+
+    def __init__(self, current: Annotation | Adjudication | None):
+        if current is None:
+            what = "your label on this sample was removed since this page showed it"
+        else:
+            if isinstance(current, Adjudication):
+                given, person = f"adjudicated {current.project.label_name(current.label)}", current.reviewer
+            elif current.label is None:
+                given, person = "skipped", current.annotator
+            else:
+                given, person = f"labeled {current.project.label_name(current.label)}", current.annotator
+            who = person.username if person else "someone"
+            when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M:%S")
+            what = f"this sample was {given} by {who} at {when}, after this page showed it"
+        super().__init__(what, "version")
+        self.current = current
+
+
+def label_version(label: Annotation | Adjudication | None) -> str:
+    """What a client sends back to change a label (or an adjudication) only if it is still the one it saw: its
+    last change (microseconds, so two changes never share one), or "" for none at all."""
+    return label.updated_at.isoformat() if label is not None else ""
+
+
+# `expected` of annotate() when the caller does not ask for the check (the API without a version).
+UNCHECKED = object()
+
+
 @transaction.atomic
-def annotate(*, project: Project, sample: Sample, user, label: int | None, reason: str = "") -> Annotation:
-    """Record (or change) the user's hand label on a sample; label None records a skip (with a reason)."""
+def annotate(
+    *,
+    project: Project,
+    sample: Sample,
+    user,
+    label: int | None,
+    reason: str = "",
+    expected: str | object = UNCHECKED,
+) -> Annotation:
+    """Record (or change) the user's hand label on a sample; label None records a skip (with a reason).
+
+    `expected` is the label_version() the client last saw ("" for none): if the stored label is no longer
+    that one, LabelConflict is raised and nothing changes. UNCHECKED writes whatever is stored.
+    """
     if sample.project_id != project.pk:
         raise ServiceError("that sample is not in this project", "sample")
     if label is not None and not (0 <= label < project.cardinality):
@@ -466,13 +510,38 @@ def annotate(*, project: Project, sample: Sample, user, label: int | None, reaso
     reason = (reason or "").strip() if label is None else ""
     if len(reason) > 200:
         raise ServiceError("a skip reason can have at most 200 characters", "reason")
-    defaults = {"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN}
-    old = Annotation.objects.filter(sample=sample, annotator=user).values_list("label", "reason").first()
-    if old is not None and old != (label, reason):
-        defaults["previous"] = {"label": old[0], "reason": old[1]}  # for one undo
-    annotation, created = Annotation.objects.update_or_create(
-        sample=sample, annotator=user, defaults=defaults
+    # Locked, so a second request of the same annotator cannot change the row between the check and the write.
+    # Only the label's row (of=self): locking the joined project row would queue every annotator behind it.
+    current = (
+        Annotation.objects.select_for_update(of=("self",))
+        .select_related("annotator", "project")
+        .filter(sample=sample, annotator=user)
+        .first()
     )
+    if expected is not UNCHECKED and label_version(current) != expected:
+        raise LabelConflict(current)
+    defaults = {"project": project, "label": label, "reason": reason, "source": Annotation.Source.HUMAN}
+    if current is not None and (current.label, current.reason) != (label, reason):
+        defaults["previous"] = {"label": current.label, "reason": current.reason}  # for one undo
+    if current is None:
+        try:
+            with transaction.atomic():
+                annotation = Annotation.objects.create(sample=sample, annotator=user, **defaults)
+            created = True
+        except IntegrityError:
+            # Another request of this annotator created it since the read: that label is newer than what
+            # this client saw.
+            if expected is not UNCHECKED:
+                raced = Annotation.objects.select_related("annotator", "project").get(
+                    sample=sample, annotator=user
+                )
+                raise LabelConflict(raced) from None
+            return annotate(project=project, sample=sample, user=user, label=label, reason=reason)
+    else:
+        annotation, created = current, False
+        for name, value in defaults.items():
+            setattr(annotation, name, value)
+        annotation.save()
     audit.record(
         project,
         user,
@@ -527,15 +596,43 @@ def remove_annotation(*, project: Project, sample: Sample, user) -> bool:
 
 
 @transaction.atomic
-def adjudicate(*, project: Project, sample: Sample, user, label: int) -> Adjudication:
-    """A reviewer decides a sample's label: it becomes the gold label, whatever the hand labels say."""
+def adjudicate(
+    *, project: Project, sample: Sample, user, label: int, expected: str | object = UNCHECKED
+) -> Adjudication:
+    """A reviewer decides a sample's label: it becomes the gold label, whatever the hand labels say.
+
+    `expected` is the label_version() of the adjudication the reviewer's page showed ("" for none): one made
+    or changed since (by another reviewer, or in another tab) raises LabelConflict and nothing changes.
+    """
     if sample.project_id != project.pk:
         raise ServiceError("that sample is not in this project", "sample")
     if not isinstance(label, int) or not (0 <= label < project.cardinality):
         raise ServiceError(f"label must be one of {', '.join(project.labels)}", "label")
-    adjudication, _ = Adjudication.objects.update_or_create(
-        sample=sample, defaults={"project": project, "reviewer": user, "label": label}
+    current = (
+        Adjudication.objects.select_for_update(of=("self",))
+        .select_related("reviewer", "project")
+        .filter(sample=sample)
+        .first()
     )
+    if expected is not UNCHECKED and label_version(current) != expected:
+        raise LabelConflict(current)
+    if current is None:
+        try:
+            with transaction.atomic():
+                adjudication = Adjudication.objects.create(
+                    sample=sample, project=project, reviewer=user, label=label
+                )
+        except IntegrityError:
+            # Another reviewer decided this sample since the read.
+            if expected is not UNCHECKED:
+                raise LabelConflict(
+                    Adjudication.objects.select_related("reviewer", "project").get(sample=sample)
+                ) from None
+            return adjudicate(project=project, sample=sample, user=user, label=label)
+    else:
+        adjudication = current
+        adjudication.reviewer, adjudication.label = user, label
+        adjudication.save()
     audit.record(
         project,
         user,

@@ -25,6 +25,8 @@ from .services import ServiceError
 
 # A form that did not validate answers 422 so scripts and htmx can tell it apart from success.
 INVALID = 422
+# A label submitted against a label that changed since the page showed it (services.LabelConflict).
+CONFLICT = 409
 
 
 def _page(request, project, current: str, **context) -> dict:
@@ -316,6 +318,8 @@ def _label_context(request, project, sample: Sample | None, status: dict | None 
         sample=sample,
         mine=mine,
         mine_name=project.label_name(mine.label) if mine else None,
+        # Sent back with a label, so a label that changed since this card was shown is not replaced unseen.
+        version=services.label_version(mine),
         back=back,
         forward=forward,
         at_queue=sample is None or (mine is None and forward is None),
@@ -386,12 +390,34 @@ def _label_post(request, project):
             show = sample
         elif "skip" in request.POST:
             reason = request.POST.get("reason") or request.POST.get("reason_choice") or ""
-            services.annotate(project=project, sample=sample, user=user, label=None, reason=reason)
+            services.annotate(
+                project=project, sample=sample, user=user, label=None, reason=reason, expected=_seen(request)
+            )
             status = {"kind": "skipped", "sample": sample}
         else:
             index = _label_index(request.POST.get("label"))
-            services.annotate(project=project, sample=sample, user=user, label=index)
+            services.annotate(project=project, sample=sample, user=user, label=index, expected=_seen(request))
             status = {"kind": "saved", "sample": sample, "label": project.label_name(index)}
+    except services.LabelConflict as exc:
+        # The card comes back with the label as it is stored now, what was refused, and a button that
+        # sends the same submission again against the stored version ("replace it with mine").
+        refused = _label_index(request.POST.get("label")) if "skip" not in request.POST else None
+        status = {
+            "kind": "conflict",
+            "sample": sample,
+            "message": exc.message,
+            "current": exc.current,
+            "current_name": project.label_name(exc.current.label) if exc.current else None,
+            "skip": "skip" in request.POST,
+            "label": refused,
+            "label_name": project.label_name(refused),
+            "reason": (request.POST.get("reason") or request.POST.get("reason_choice") or "").strip(),
+        }
+        if exc.current is None:
+            queue.claim(project, user, sample)  # nobody's label now: keep others off it while I decide
+        context = _label_context(request, project, sample, status)
+        template = "projects/label.html#card" if request.htmx else "projects/label.html"
+        return render(request, template, context, status=CONFLICT)
     except ServiceError as exc:
         context = _label_context(
             request, project, sample, {"kind": "error", "sample": sample, "message": exc.message}
@@ -440,6 +466,13 @@ def label_comment(request, pk):
         comment_text=request.POST.get("text", "") if error else "",
     )
     return render(request, "projects/label.html#comments", context, status=INVALID if error else 200)
+
+
+def _seen(request):
+    """The version of my label the page showed (the form's `version`; "" for none); a post without one (a
+    form from before versions) is not checked."""
+    seen = request.POST.get("version")
+    return services.UNCHECKED if seen is None else seen
 
 
 def _label_index(raw) -> int:

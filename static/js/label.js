@@ -99,9 +99,11 @@
     pending = null;
   });
 
-  // A refused label (422, e.g. a class that no longer exists) comes back as a card saying why: show it.
+  // A refused label comes back as a card saying why: 422 (e.g. a class that no longer exists) or 409 (the
+  // label changed since this card was shown, in another tab; the card offers to replace it): show it.
   document.addEventListener("htmx:beforeSwap", (event) => {
-    if (event.detail.xhr.status === 422 && event.target.closest("#labeler")) {
+    const code = event.detail.xhr.status;
+    if ((code === 422 || code === 409) && event.target.closest("#labeler")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
@@ -148,7 +150,13 @@
     }
     const card = document.getElementById("label-card");
     const active = document.activeElement;
-    if (card && (!active || active === document.body || !active.isConnected)) {
+    const lost = !active || active === document.body || !active.isConnected;
+    // A conflict's "replace it with mine" takes the focus (from the card htmx gave it back to), so Enter
+    // answers it as well as its key.
+    const preferred = card && card.querySelector("[data-focus-after-swap]");
+    if (preferred && (lost || active === card)) {
+      preferred.focus({ preventScroll: true });
+    } else if (card && lost) {
       card.focus({ preventScroll: true });
     }
   });

@@ -259,3 +259,96 @@ def test_the_remaining_count_stops_at_its_cap(project, charlie):
     make_samples(project, [f"t{i}" for i in range(5)])
     assert queue.remaining_for(project, charlie) == 5
     assert queue.remaining_for(project, charlie, cap=3) == 3
+
+
+# --- imported gold spread through the queue -------------------------------------------------------------------
+
+
+def _given(project, user, n):
+    """The rows the queue hands `user` one after another, each labeled before the next is asked for."""
+    rows = []
+    for _ in range(n):
+        sample = queue.claim_next(project, user)
+        if sample is None:
+            break
+        rows.append(sample.row)
+        _label(project, sample, user)
+    return rows
+
+
+def _gold_positions(project, user, n_gold, n_all):
+    rows = _given(project, user, n_all + 1)
+    assert sorted(rows) == list(range(n_all))  # every sample once, nothing twice, nothing left
+    return [i for i, row in enumerate(rows) if row < n_gold]
+
+
+def test_imported_gold_is_spread_through_the_queue_not_served_first(project, charlie, frank):
+    """A gold file imported before the rest: its samples are the first rows, yet not the first given."""
+    # Enough of each that a seeded spread lands in both halves whatever the users' ids (odds of 2 in 65,536).
+    n_gold, n_all = 16, 64
+    services.update_workflow(project=project, overlap=2)
+    make_samples(project, [f"gold {i}" for i in range(n_gold)], gold=[i % 2 for i in range(n_gold)])
+    make_samples(project, [f"plain {i}" for i in range(n_all - n_gold)])
+    mine = _gold_positions(project, charlie, n_gold, n_all)
+    assert len(mine) == n_gold
+    assert mine != list(range(n_gold))
+    # Spread: some in each half of the queue, and not packed together at any one place.
+    assert min(mine) < n_all // 2 <= max(mine)
+    assert max(mine) - min(mine) >= n_all // 3
+    # Overlap 2: frank gets every sample too (the gold ones charlie labeled included), in his own order.
+    franks = _gold_positions(project, frank, n_gold, n_all)
+    assert len(franks) == n_gold and franks != mine
+    assert Sample.objects.filter(project=project, queued=True).count() == 0
+    assert set(
+        Sample.objects.filter(project=project, row__lt=n_gold).values_list("hand_labels", flat=True)
+    ) == {2}
+
+
+def test_the_queue_with_imported_gold_asks_a_bounded_number_of_queries(
+    project, charlie, django_assert_max_num_queries
+):
+    make_samples(project, [f"gold {i}" for i in range(10)], gold=[1] * 10)
+    make_samples(project, [f"t{i}" for i in range(30)])
+    # Every request of the walk, gold or not: the gold rows' key and the next ordinary row are three queries
+    # on top of the plain row order's, a due gold sample one window and its claim.
+    for _ in range(40):
+        with django_assert_max_num_queries(14):
+            sample = queue.claim_next(project, charlie)
+        _label(project, sample, charlie)
+
+
+def test_the_gold_order_is_seeded_the_same_again_for_the_same_annotator(alice, charlie):
+    from tests.conftest import make_project
+
+    orders = []
+    for name in ("first", "second"):
+        other = make_project(alice, name=name)
+        add_member(other, charlie, "annotator")
+        make_samples(other, [f"gold {i}" for i in range(5)], gold=[0] * 5)
+        make_samples(other, [f"plain {i}" for i in range(25)])
+        orders.append(_given(other, charlie, 31))
+    assert orders[0] == orders[1] and sorted(orders[0]) == list(range(30))
+
+
+def test_a_gold_sample_put_back_by_an_undo_comes_again(project, charlie):
+    gold, plain = make_samples(project, ["gold", "plain"], gold=[1, None])
+    assert sorted(_given(project, charlie, 3)) == [0, 1]
+    gold.refresh_from_db()  # the service compares the queue state with the copy it is given
+    services.undo_annotation(project=project, sample=gold, user=charlie)
+    assert queue.claim_next(project, charlie) == gold
+
+
+def test_each_gold_place_is_an_ordinary_row_and_each_annotator_has_their_own():
+    from types import SimpleNamespace
+
+    gold = np.array([0, 1, 5, 6, 9])
+    project = SimpleNamespace(seed=7)
+    places = {
+        pk: queue.gold_places(project, SimpleNamespace(pk=pk), gold, 12).tolist() for pk in range(1, 40)
+    }
+    ordinary = {2, 3, 4, 7, 8, 10, 11}
+    assert all(set(p) <= ordinary for p in places.values())
+    assert len({tuple(p) for p in places.values()}) > 30
+    # Every ordinary row is picked by someone: the whole queue, not just its start.
+    assert set().union(*places.values()) == ordinary
+    assert places[3] == queue.gold_places(project, SimpleNamespace(pk=3), gold, 12).tolist()
