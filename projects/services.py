@@ -463,7 +463,7 @@ class LabelConflict(ServiceError):
 
     def __init__(self, current: Annotation | Adjudication | None):
         if current is None:
-            what = "your label on this sample was removed since this page showed it"
+            what = "your label on this sample was removed after the version you had"
         else:
             if isinstance(current, Adjudication):
                 given, person = f"adjudicated {current.project.label_name(current.label)}", current.reviewer
@@ -473,7 +473,7 @@ class LabelConflict(ServiceError):
                 given, person = f"labeled {current.project.label_name(current.label)}", current.annotator
             who = person.username if person else "someone"
             when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M:%S")
-            what = f"this sample was {given} by {who} at {when}, after this page showed it"
+            what = f"this sample was {given} by {who} at {when}, after the version you had"
         super().__init__(what, "version")
         self.current = current
 
