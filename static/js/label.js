@@ -160,4 +160,8 @@
       card.focus({ preventScroll: true });
     }
   });
+
+  // The keys are live from here (a key pressed while the page was still loading did nothing): browser tests
+  // wait for this before their first key.
+  document.documentElement.dataset.labelKeys = "ready";
 })();

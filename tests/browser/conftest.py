@@ -62,6 +62,13 @@ def chromium():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+def wait_for_label_keys(page) -> None:
+    """Until label.js has run: a key pressed before that (the card is visible while scripts load) is lost."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("html[data-label-keys='ready']")).to_have_count(1)
+
+
 class BrowserSession:
     """A page plus what the test wants around it: numbered screenshots and the problems the page reported."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS, wait_for_label_keys
 from tests.conftest import add_member, make_project, make_samples, make_user
 
 PASSWORD = "pw-for-tests-1"
@@ -38,6 +38,7 @@ def shown(page) -> str:
 
 
 def press_and_wait(page, key: str, status: str):
+    wait_for_label_keys(page)
     page.keyboard.press(key)
     expect(page.locator("#label-status")).to_contain_text(status)
     expect(page.locator("#label-card")).to_be_focused()

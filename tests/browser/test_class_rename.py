@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_for_label_keys
 from tests.conftest import add_member, make_project, make_samples, make_user
 
 PASSWORD = "pw-for-tests-1"
@@ -70,6 +71,7 @@ def test_an_admin_renames_a_class_and_the_pages_follow(live_server, browser_sess
     page.goto(f"/projects/{project.pk}/label/")
     buttons = page.locator(".label-buttons button[name=label]")
     expect(buttons).to_have_text(["1 HAM", "2 JUNK"])
+    wait_for_label_keys(page)
     page.keyboard.press("2")
     expect(page.locator("#label-status")).to_contain_text("Saved JUNK for sample s0")
     assert Annotation.objects.get(project=project, annotator=alice).label == 1

@@ -16,6 +16,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_for_label_keys
 from tests.conftest import make_user, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -88,6 +89,7 @@ def text_of(page, selector: str) -> str:
 
 def press_and_wait(page, key: str, status: str):
     """Press a labeling key and wait until the server's answer (the next card) says what it did."""
+    wait_for_label_keys(page)
     page.keyboard.press(key)
     expect(page.locator("#label-status")).to_contain_text(status)
     expect(page.locator("#label-card")).to_be_focused()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_for_label_keys
 from tests.conftest import add_member, make_project, make_samples, make_user
 
 PASSWORD = "pw-for-tests-1"
@@ -34,12 +35,14 @@ def test_a_stale_tab_is_told_and_replaces_the_label_only_on_its_key(browser_sess
         expect(tab.locator("#sample-text")).to_have_text("win a free phone")
 
     tab_a.locator("#label-card").focus()
+    wait_for_label_keys(tab_a)
     tab_a.keyboard.press("2")
     expect(tab_a.locator("#label-status")).to_contain_text("Saved SPAM for sample s0")
 
     # Tab B still shows the sample unlabeled; its HAM would silently replace tab A's SPAM.
     tab_b.bring_to_front()
     tab_b.locator("#label-card").focus()
+    wait_for_label_keys(tab_b)
     tab_b.keyboard.press("1")
     conflict = tab_b.get_by_test_id("label-conflict")
     expect(conflict).to_contain_text("It is now SPAM, by charlie at")
