@@ -88,6 +88,12 @@ def dashboard_context(project, *, after="", lf_filter="") -> dict:
                 f"{k}: {v}" for k, v in ((run.model or {}).get("settings") or {}).items()
             ),
             "labels": labels,
+            # Classes the run's label model left out, no source voting them (a class added before its LFs).
+            "unvoted": [
+                project.label_name(c)
+                for c in (run.model or {}).get("unvoted_classes") or []
+                if 0 <= c < len(labels)
+            ],
             "conflicts": conflicts_page(project, run, after, lf_filter),
         }
     )

@@ -87,3 +87,27 @@ def test_the_pair_does_not_inflate_the_learned_accuracies(run):
     by_name = {s["name"]: s for s in run.lf_stats}
     for name in ["check", "check or visit", "channel", "song"]:
         assert 0.8 < by_name[name]["learned_accuracy"] < 0.95, (name, by_name[name]["learned_accuracy"])
+
+
+def test_a_class_no_lf_votes_changes_nothing_and_the_dashboard_says_so(
+    client, project, alice, dana, run, django_capture_on_commit_callbacks
+):
+    from labeling.models import LabelModelRun
+    from tests.conftest import token_client
+
+    before = {s["name"]: s["learned_accuracy"] for s in run.lf_stats}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(alice).patch(
+            f"/api/projects/{project.pk}/", {"labels": ["HAM", "SPAM", "OFFTOPIC"]}, format="json"
+        )
+    assert response.status_code == 200, response.content
+    after = apply_and_refit(project)
+    assert after.pk != run.pk and LabelModelRun.objects.filter(project=project, status="done").count() == 2
+    # Fitted on HAM and SPAM as before: the same learned accuracies, OFFTOPIC at probability 0.
+    assert {s["name"]: s["learned_accuracy"] for s in after.lf_stats} == pytest.approx(before)
+    assert after.model["unvoted_classes"] == [2]
+    proba = after.probability_array()
+    assert proba.shape[1] == 3 and (proba[:, 2] == 0).all()
+    client.force_login(dana)
+    html = client.get(reverse("dashboard", args=[project.pk])).content.decode()
+    assert "No labeling function votes OFFTOPIC yet: the label model leaves it out (probability 0)" in html
