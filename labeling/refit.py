@@ -298,6 +298,28 @@ class _Clock:
         self._last = now
 
 
+# Hand-labeled samples an LF must vote on before "wrong more often than right" is said of it.
+WORSE_THAN_CHANCE_VOTES = 20
+
+
+def _lf_warnings(s, labels) -> list[str]:
+    """What the dashboard says next to an LF whose votes cannot help: one class on every sample, or wrong
+    more often than right on the hand-labeled samples it votes on."""
+    out = []
+    if s.coverage >= 1.0 and len(s.polarity) == 1:
+        out.append(
+            f"votes {labels[s.polarity[0]]} on every sample: that says nothing about any one sample, "
+            "and the label model learns nothing from it"
+        )
+    judged = (s.correct or 0) + (s.incorrect or 0)
+    if judged >= WORSE_THAN_CHANCE_VOTES and (s.correct or 0) < (s.incorrect or 0):
+        out.append(
+            f"wrong more often than right on the hand-labeled samples it votes on ({s.incorrect} of "
+            f"{judged}): check the class it votes"
+        )
+    return out
+
+
 def _compute(run: LabelModelRun, versions) -> None:
     clock = _Clock()
     project = run.project
@@ -373,6 +395,7 @@ def _compute(run: LabelModelRun, versions) -> None:
                 if j < len(copies) and copies[j] is not None and copies[j] < len(names)
                 else None,
                 "votes_with": together.get(j, []),
+                "warnings": _lf_warnings(s, labels),
             }
         )
     _, _, conflicted = engine.analysis.row_masks(V)

@@ -111,3 +111,27 @@ def test_a_class_no_lf_votes_changes_nothing_and_the_dashboard_says_so(
     client.force_login(dana)
     html = client.get(reverse("dashboard", args=[project.pk])).content.decode()
     assert "No labeling function votes OFFTOPIC yet: the label model leaves it out (probability 0)" in html
+
+
+def test_an_lf_on_every_sample_and_one_worse_than_chance_are_pointed_out(client, project, alice, dana):
+    texts, gold = texts_and_gold(n=300, seed=4)
+    make_samples(project, texts, gold=gold)
+    for w in SPAM_WORDS:
+        keyword(project, alice, w, "SPAM", [w])
+    keyword(project, alice, "song", "HAM", ["song"])
+    # Every text starts with "text"; "love" is a ham word voted SPAM here.
+    keyword(project, alice, "everything", "SPAM", ["text"])
+    keyword(project, alice, "love as spam", "SPAM", ["love"])
+    run = apply_and_refit(project)
+    by_name = {s["name"]: s for s in run.lf_stats}
+    # (It is also wrong on the half of the samples that are ham, which is said too.)
+    assert by_name["everything"]["warnings"][0] == (
+        "votes SPAM on every sample: that says nothing about any one sample, and the label model learns "
+        "nothing from it"
+    )
+    (worse,) = by_name["love as spam"]["warnings"]
+    assert worse.startswith("wrong more often than right on the hand-labeled samples it votes on (")
+    assert by_name["song"]["warnings"] == [] and by_name["check"]["warnings"] == []
+    client.force_login(dana)
+    html = client.get(reverse("dashboard", args=[project.pk])).content.decode()
+    assert "check the class it votes" in _row(html, by_name["love as spam"]["lf"])
