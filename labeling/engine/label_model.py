@@ -186,11 +186,16 @@ class LabelModel:
         k = self.cardinality
         if L.size == 0:
             return None
-        voted = class_vote_counts(L, k).sum(axis=0) > 0
-        if L_dev is not None:
-            L_d = check_label_matrix(L_dev, k)
-            if L_d.size:
-                voted |= class_vote_counts(L_d, k).sum(axis=0) > 0
+        matrices = [L] if L_dev is None else [L, check_label_matrix(L_dev, k)]
+        # Every class is voted in nearly every project: a strided sample of rows usually shows them all, and
+        # only a class it misses costs a pass over the whole matrix (counting every vote took 0.1-0.2 s at
+        # 1M x 50, a third of the default fit).
+        voted = np.zeros(k, dtype=bool)
+        for M in matrices:
+            sample = M[:: max(1, M.shape[0] // 16384)]
+            voted |= np.bincount(sample[sample >= 0].ravel(), minlength=k)[:k] > 0
+        for c in np.flatnonzero(~voted):
+            voted[c] = any(bool((M == c).any()) for M in matrices)
         if voted.all() or voted.sum() < 2:
             return None
         classes = np.flatnonzero(voted)
