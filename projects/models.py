@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
+
+# The "line 290: " (or "row 17: ") an import problem's message opens with when it names its line.
+_WHERE = re.compile(r"(line|row) (\d+): ")
 
 
 class Role(models.TextChoices):
@@ -336,6 +341,22 @@ class ImportJob(models.Model):
         if self.updated:
             parts.append(f"{self.updated:,} duplicate{'' if self.updated == 1 else 's'} updated")
         return "; ".join(parts)
+
+    @property
+    def problems(self) -> list[dict]:
+        """The errors as the job page lists them: where (a badge), the field, and the message without the
+        line it opens with, so the page names each line once (the API keeps the message whole, on its own)."""
+        shown = []
+        for error in self.errors:
+            message, where = error.get("message", ""), None
+            if error.get("line") is not None:
+                opening = _WHERE.match(message)
+                if opening and int(opening.group(2)) == error["line"]:
+                    where, message = f"{opening.group(1)} {error['line']}", message[opening.end() :]
+                else:
+                    where = f"line {error['line']}"
+            shown.append({"where": where, "field": error.get("field"), "message": message})
+        return shown
 
 
 class ApiToken(models.Model):

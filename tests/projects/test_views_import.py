@@ -311,3 +311,32 @@ def test_a_field_between_the_csv_module_default_and_our_limit_previews_and_impor
     job.refresh_from_db()
     assert job.status == "done", job.errors
     assert len(Sample.objects.get(project=project).fields["note"]) == 200_000
+
+
+def test_the_failed_job_page_names_each_problem_line_once(worker, client, project, alice, settings):
+    client.force_login(alice)
+    limit = settings.CHORUS_MAX_TEXT_CHARS  # the worker's own settings: the default
+    bad = b"COMMENT_ID,CONTENT\nc1,fine\nc1,again\nc3,\nc4," + b"x" * (limit + 1) + b"\n"
+    token = _token(_upload(client, project, "bad.csv", bad))
+    client.post(
+        reverse("import_map", args=[project.pk, token]),
+        {"text_field": "CONTENT", "id_field": "COMMENT_ID", "start": "1"},
+    )
+    job = ImportJob.objects.get()
+    wait_for(lambda: ImportJob.objects.get(pk=job.pk).finished, what="the import job")
+    page = client.get(reverse("import_job", args=[project.pk, job.pk])).content.decode()
+    assert "The import failed" in page, page[-3000:]
+    problems = page.split('<ul class="problems">')[1].split("</ul>")[0]
+    items = [re.sub(r"<[^>]+>", "", li).strip() for li in re.findall(r"<li>(.*?)</li>", problems, re.S)]
+    assert items == [
+        "line 3 field COMMENT_ID duplicate id &#x27;c1&#x27; (first seen on line 2)",
+        "line 4 field CONTENT the text field &#x27;CONTENT&#x27; is empty",
+        f"line 5 field CONTENT the text has {limit + 1} characters, more than the limit of {limit}",
+    ]
+    # The API keeps each message whole, beside its line and field.
+    job.refresh_from_db()
+    assert job.errors[0] == {
+        "message": "line 3: duplicate id 'c1' (first seen on line 2)",
+        "line": 3,
+        "field": "COMMENT_ID",
+    }
