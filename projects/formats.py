@@ -290,9 +290,15 @@ def sniff_type(head: bytes, fmt: str) -> None:
             what = _what(head)
             _fail(f"the file is {what}, not Parquet" if what else "the file is not a Parquet file")
         return
+    # The upload page has no format to choose (the name decides), so the way out is another file or name.
+    if head.startswith(PARQUET_MAGIC):
+        _fail(f"the file is a Parquet file, not {fmt.upper()}; name it .parquet and upload it again")
     what = _what(head)
-    if what or head.startswith(PARQUET_MAGIC):
-        _fail(f"the file is {what or 'a Parquet file'}, not {fmt.upper()}; choose the file's format")
+    if what:
+        _fail(
+            f"the file is {what}, not {fmt.upper()}; upload the data itself as a CSV, TSV, JSON, JSONL or "
+            "Parquet file (optionally .gz or .zip)"
+        )
     # A stray NUL is the text's problem (reported on its line); many are a binary or UTF-16 file.
     if head.count(b"\x00") > len(head) // 10 and not head.startswith(
         (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)

@@ -166,7 +166,12 @@ def test_a_zip_of_several_files_is_refused(ham_spam, user):
 def test_a_file_of_another_type_is_named_for_what_it_is(ham_spam, user):
     png = b"\x89PNG\r\n\x1a\n" + bytes(200)
     problem = failed(ham_spam, user, png, name="photo.csv")
-    assert problem["message"] == "the file is a PNG image, not CSV; choose the file's format"
+    assert problem["message"] == (
+        "the file is a PNG image, not CSV; upload the data itself as a CSV, TSV, JSON, JSONL or Parquet file "
+        "(optionally .gz or .zip)"
+    )
+    problem = failed(ham_spam, user, b"PAR1" + bytes(200) + b"PAR1", name="rows.csv")
+    assert problem["message"] == "the file is a Parquet file, not CSV; name it .parquet and upload it again"
     problem = failed(ham_spam, user, b"text\nnot parquet\n", name="s.parquet")
     assert problem["message"] == "the file is not a Parquet file"
 

@@ -340,3 +340,14 @@ def test_the_failed_job_page_names_each_problem_line_once(worker, client, projec
         "line": 3,
         "field": "COMMENT_ID",
     }
+
+
+def test_a_binary_file_is_refused_on_the_upload_page_without_asking_for_a_format(client, project, bob):
+    client.force_login(bob)
+    response = _upload(client, project, "comments.csv", b"\x89PNG\r\n\x1a\n" + bytes(200))
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "the file is a PNG image, not CSV; upload the data itself as a CSV" in html
+    # The page offers no format to choose, so the message does not ask for one.
+    assert "format" not in html.split('id="id_file"')[1].split("</form>")[0].lower()
+    assert not ImportJob.objects.exists()
