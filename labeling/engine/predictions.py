@@ -94,8 +94,10 @@ def votes_from_predictions(sample_ids, preds: Predictions, min_score: float | No
     found = index >= 0
     votes[found] = preds.labels[index[found]]
     if min_score is not None and preds.scores is not None:
+        # Only a score below the minimum abstains: a prediction given without a score (NaN) still votes, as
+        # it would with no minimum, rather than vanish from coverage unsaid.
         low = np.zeros(index.shape[0], dtype=bool)
-        low[found] = ~(preds.scores[index[found]] >= min_score)
+        low[found] = preds.scores[index[found]] < min_score
         votes[low] = ABSTAIN
     return votes
 

@@ -39,6 +39,18 @@ def test_pasted_predictions_are_previewed_without_storing_anything(client, proje
     assert _stored_predictions() == before
 
 
+def test_a_pasted_line_without_a_score_still_votes_under_a_lowest_score(client, project, bob):
+    make_samples(project, TEXTS)
+    client.force_login(bob)
+    response = _preview(
+        client, project, kind="predictions", predictions="s0,SPAM,0.9\ns1,HAM,0.2\ns2,HAM", min_score="0.5"
+    )
+    # s1 is scored below 0.5 and abstains; s2 has no score and votes, as the form's help says.
+    assert "votes on 2 of 4 samples" in response.content.decode()
+    page = client.get(reverse("lf_studio", args=[project.pk])).content.decode()
+    assert "a prediction scored below it abstains, one given without a score still votes" in page
+
+
 def test_a_bad_pasted_line_is_named_and_nothing_is_saved(client, project, bob):
     make_samples(project, TEXTS)
     client.force_login(bob)
