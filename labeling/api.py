@@ -203,6 +203,12 @@ class ExportApi(APIView):
             (200, "application/x-ndjson"): OpenApiTypes.BINARY,
         },
         summary="Download the latest finished run's predicted labels and probabilities, with the hand labels",
+        description=(
+            "Every sample with its fields, split and hand labels, beside the latest finished label-model run's "
+            "predicted label, probability per class and confidence. Before any run has finished the export is "
+            "made all the same, with the prediction columns empty: the answer then has no X-Chorus-Run header "
+            "but an X-Chorus-Notice saying so, and only_informative is refused (no sample has a prediction)."
+        ),
     )
     def get(self, request, pk: int):
         project = project_for(request.user, pk, "export")

@@ -1,5 +1,7 @@
 """Exports of a project's labels: the latest finished run's predicted label, probability per class and
-confidence for every sample, beside its fields and hand labels (annotator and time). Used by the API and
+confidence for every sample, beside its fields and hand labels (annotator and time). Before any run has
+finished the hand labels and fields are exported all the same, with the prediction columns empty (a team
+that only labels by hand gets its labels out too). Used by the API and
 the export page alike. CSV and JSONL stream (keyset pages by row); Parquet and the label matrix are written
 to a file by a worker (labeling.export_jobs).
 
@@ -103,9 +105,13 @@ def csv_header(project: Project) -> list[str]:
 
 
 def records(
-    project: Project, run: LabelModelRun, options: ExportOptions | None = None, fields_as_text: bool = False
+    project: Project,
+    run: LabelModelRun | None,
+    options: ExportOptions | None = None,
+    fields_as_text: bool = False,
 ) -> Iterator[dict]:
-    """One dict per sample in row order. Samples imported after the run have no prediction (None).
+    """One dict per sample in row order. Samples imported after the run, and every sample when there is no
+    run, have no prediction (None).
 
     fields_as_text: "fields" is the JSON text PostgreSQL prints for the jsonb column (the same separators
     and key order as json.dumps of the parsed value), for a CSV that would only print it again; a third of
@@ -113,7 +119,7 @@ def records(
     options = options or ExportOptions()
     labels = project.labels
     # The run's per-sample arrays (memory-mapped): predictions, probabilities and vote counts in one read.
-    arrays = run_arrays.load(run) if run.n_samples else None
+    arrays = run_arrays.load(run) if run is not None and run.n_samples else None
     proba = None if arrays is None else arrays.proba
     pred = None if arrays is None else arrays.pred
     n_run = 0 if proba is None else min(run.n_samples, proba.shape[0])
@@ -253,7 +259,9 @@ class _Line:
         return value
 
 
-def csv_lines(project: Project, run: LabelModelRun, options: ExportOptions | None = None) -> Iterator[str]:
+def csv_lines(
+    project: Project, run: LabelModelRun | None, options: ExportOptions | None = None
+) -> Iterator[str]:
     writer = csv.writer(_Line())
     # The header's class names follow "probability_", so only the cells below need a look. Fields and hand
     # labels are JSON text, which starts with { or [.
@@ -283,23 +291,44 @@ def _json_or_blank(value) -> str:
     return json.dumps(value, ensure_ascii=False) if value else ""
 
 
-def jsonl_lines(project: Project, run: LabelModelRun, options: ExportOptions | None = None) -> Iterator[str]:
+def jsonl_lines(
+    project: Project, run: LabelModelRun | None, options: ExportOptions | None = None
+) -> Iterator[str]:
     for r in records(project, run, options):
         yield json.dumps(r, ensure_ascii=False) + "\n"
 
 
-def require_run(project: Project) -> LabelModelRun:
+# Said by the export page, and by a header of an export made before any run (X-Chorus-Notice).
+NO_RUN = (
+    "no label-model run has finished in this project yet, so the predicted_label, probability and confidence "
+    "columns are empty; the hand labels and fields are exported"
+)
+
+
+def require_run(project: Project, what: str) -> LabelModelRun:
+    """The latest finished run, for an export made of one (the label matrix); ServiceError without one."""
     run = latest_run(project)
     if run is None:
         raise ServiceError(
-            "there are no predicted labels to export yet: no label-model run has finished in this project "
-            "(write a labeling function and wait for its refit)"
+            f"there is no {what} to export yet: no label-model run has finished in this project (write a "
+            "labeling function and wait for its refit); the CSV, JSONL, Parquet and archive exports need none",
+            "format",
         )
     return run
 
 
+def check_options(run: LabelModelRun | None, options: ExportOptions) -> None:
+    if run is None and options.only_informative:
+        raise ServiceError(
+            "only_informative keeps the samples with a predicted label, and no label-model run has finished "
+            "in this project yet; leave it off to export the hand labels",
+            "only_informative",
+        )
+
+
 def export_response(project: Project, fmt: str | None, options=None) -> StreamingHttpResponse:
-    """A streamed download of the latest finished run's labels; ServiceError for a bad format or no run.
+    """A streamed download of the latest finished run's labels (without a run: the hand labels and fields,
+    the prediction columns empty); ServiceError for a bad format or option.
 
     options: an ExportOptions, or the request's query parameters (split, only_informative, only_gold).
     """
@@ -313,10 +342,17 @@ def export_response(project: Project, fmt: str | None, options=None) -> Streamin
         )
     if not isinstance(options, ExportOptions):
         options = export_options(options)
-    run = require_run(project)
+    run = latest_run(project)
+    check_options(run, options)
     lines = csv_lines(project, run, options) if fmt == "csv" else jsonl_lines(project, run, options)
     response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[fmt])
     name = slugify(project.name) or f"project-{project.pk}"
-    response["Content-Disposition"] = f'attachment; filename="{name}-labels-run-{run.number or run.pk}.{fmt}"'
-    response["X-Chorus-Run"] = str(run.pk)
+    if run is None:
+        response["Content-Disposition"] = f'attachment; filename="{name}-labels-no-run.{fmt}"'
+        response["X-Chorus-Notice"] = NO_RUN
+    else:
+        response["Content-Disposition"] = (
+            f'attachment; filename="{name}-labels-run-{run.number or run.pk}.{fmt}"'
+        )
+        response["X-Chorus-Run"] = str(run.pk)
     return response

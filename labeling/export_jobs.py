@@ -44,8 +44,10 @@ def start_export(*, project: Project, user, fmt: str, options=None) -> ExportJob
             "format",
         )
     clean = export.export_options(options)
-    if fmt != "archive":
-        export.require_run(project)  # a file of labels needs a finished run; the archive does not
+    if fmt == "label_matrix":
+        export.require_run(project, "label matrix")  # the matrix is a run's; the other files need none
+    elif fmt == "parquet":
+        export.check_options(export.latest_run(project), clean)
     job = ExportJob.objects.create(project=project, created_by=user, format=fmt, options=clean.as_dict())
     from .tasks import build_export
 
@@ -70,11 +72,13 @@ def build(job_id: int) -> None:
             if job.format == "archive":
                 run = archive.build(project, target)
             else:
-                run = export.require_run(project)
                 options = export.export_options(job.options)
                 if job.format == "parquet":
+                    run = export.latest_run(project)
+                    export.check_options(run, options)
                     _parquet(project, run, options, target)
                 else:
+                    run = export.require_run(project, "label matrix")
                     _label_matrix(run, target)
             name = f"{slugify(project.name) or f'project-{project.pk}'}-{job.format.replace('_', '-')}"
             name += f"{f'-run-{run.number or run.pk}' if run else ''}.{EXTENSIONS[job.format]}"

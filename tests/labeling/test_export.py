@@ -129,13 +129,29 @@ def test_an_unknown_format_is_refused_with_a_message(labeled, bob):
     assert token_client(bob).get(f"/api/projects/{project.pk}/export/").status_code == 400
 
 
-def test_without_a_finished_run_there_is_nothing_to_export(project, bob):
-    make_samples(project, ["a"])
+def test_without_a_finished_run_the_hand_labels_are_exported_with_empty_predictions(project, bob, charlie):
+    samples = make_samples(project, ["a", "b", "c"], gold=[1, None, None])
+    project_services.annotate(project=project, sample=samples[1], user=charlie, label=0)
     response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="spam-labels-no-run.csv"'
+    assert "no label-model run has finished" in response["X-Chorus-Notice"]
+    assert not response.has_header("X-Chorus-Run")
+    rows = list(csv.DictReader(io.StringIO(read(response))))
+    assert [(r["text"], r["hand_label"]) for r in rows] == [("a", "SPAM"), ("b", "HAM"), ("c", "")]
+    assert {(r["predicted_label"], r["probability_SPAM"], r["confidence"]) for r in rows} == {("", "", "")}
+    assert json.loads(rows[1]["hand_labels"])[0]["annotator"] == "charlie"
+
+    lines = read(export_response(project, "jsonl", {"only_gold": "true"})).splitlines()
+    assert [json.loads(line)["hand_label"] for line in lines] == ["SPAM", "HAM"]
+    assert {json.loads(line)["predicted_label"] for line in lines} == {None}
+
+    # No sample has a prediction to be informative: that option is refused, not answered with nothing.
+    response = token_client(bob).get(f"/api/projects/{project.pk}/export/?format=csv&only_informative=true")
     assert response.status_code == 400
-    assert "no label-model run has finished" in response.json()["message"]
-    with pytest.raises(ServiceError):
-        export_response(project, "jsonl")
+    assert response.json()["field"] == "only_informative"
+    with pytest.raises(ServiceError, match="no label-model run has finished"):
+        export_response(project, "jsonl", {"only_informative": "true"})
 
 
 @pytest.mark.parametrize("persona", ["charlie", "dana"])

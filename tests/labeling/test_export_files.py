@@ -205,12 +205,44 @@ def test_jsonl_exported_by_chorus_reimports_unchanged(alice, charlie):
     )
 
 
-def test_streamed_formats_are_not_file_jobs_and_labels_need_a_run(project, alice):
+def test_streamed_formats_are_not_file_jobs_and_the_label_matrix_needs_a_run(project, alice):
     make_samples(project, ["a"])
     with pytest.raises(project_services.ServiceError, match="stream at once"):
         export_jobs.start_export(project=project, user=alice, fmt="csv")
-    with pytest.raises(project_services.ServiceError, match="no label-model run has finished"):
-        export_jobs.start_export(project=project, user=alice, fmt="parquet")
+    with pytest.raises(project_services.ServiceError, match="no label matrix to export yet"):
+        export_jobs.start_export(project=project, user=alice, fmt="label_matrix")
+    with pytest.raises(project_services.ServiceError, match="only_informative keeps the samples"):
+        export_jobs.start_export(
+            project=project, user=alice, fmt="parquet", options={"only_informative": True}
+        )
+    assert not ExportJob.objects.exists()
+
+
+def test_parquet_and_the_archive_are_built_before_any_run_with_the_hand_labels(alice, charlie, bob):
+    project = make_project(alice, name="Hand only", labels=("HAM", "SPAM"))
+    samples = make_samples(project, TEXTS[:3], splits=SPLITS[:3], gold=[1, None, None])
+    project_services.annotate(project=project, sample=samples[1], user=charlie, label=0)
+    assert not LabelModelRun.objects.filter(project=project).exists()
+
+    job = built(project, alice, "parquet")
+    # Named without a run (storage may add a suffix when the name is taken).
+    name = job.file.name.rsplit("/", 1)[-1]
+    assert job.run is None and name.startswith("hand-only-parquet") and "-run-" not in name
+    table = pq.read_table(job.file.path).to_pylist()
+    assert [r["hand_label"] for r in table] == ["SPAM", "HAM", None]
+    assert [r["predicted_label"] for r in table] == [None, None, None]
+    assert {r["probability_SPAM"] for r in table} == {None}
+    assert table[1]["hand_labels"][0]["annotator"] == "charlie"
+
+    job = built(project, alice, "archive")
+    assert job.run is None
+    copy = archive.restore(user=bob, path=job.file.path, name="Restored").project
+    assert list(Sample.objects.filter(project=copy).order_by("row").values_list("text", "gold_label")) == [
+        (TEXTS[0], 1),
+        (TEXTS[1], 0),
+        (TEXTS[2], None),
+    ]
+    assert archive.read_run(job.file.path) == (None, {})
 
 
 def test_viewers_cannot_queue_exports_and_outsiders_do_not_see_them(alice, charlie, dana, eve):

@@ -56,9 +56,16 @@ def test_export_refuses_viewers_403_and_outsiders_404(client, project, dana, eve
     assert client.get(reverse("export", args=[project.pk]), {"format": "csv"}).status_code == 404
 
 
-def test_export_without_a_run_or_with_a_bad_format_says_why(client, project, bob):
+def test_export_without_a_run_downloads_the_hand_labels_and_a_bad_format_says_why(client, project, bob):
+    make_samples(project, ["a"], gold=[1])
     client.force_login(bob)
-    response = client.get(reverse("export", args=[project.pk]), {"format": "csv"}, follow=True)
-    assert "no label-model run has finished" in response.content.decode()
+    response = client.get(reverse("export", args=[project.pk]), {"format": "csv"})
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    assert body.splitlines()[1].split(",")[3:6] == ["a", "train", ""]
+    page = client.get(reverse("exports", args=[project.pk])).content.decode()
+    assert "No label-model run has finished yet, so the predicted label, probability and confidence" in page
+    assert 'value="csv"' in page and 'value="parquet"' in page
+    assert 'value="label_matrix"' not in page and "only_informative" not in page
     response = client.get(reverse("export", args=[project.pk]), {"format": "xml"}, follow=True)
     assert "unknown export format" in response.content.decode()
