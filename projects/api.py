@@ -19,6 +19,7 @@ from . import classes, deletion, queue, selectors, services
 from .models import Annotation, ImportJob, Membership, Project, Sample, Split
 from .permissions import check, project_for, role_of
 from .serializers import (
+    AlreadyImportedOutput,
     AnnotationInput,
     AnnotationOutput,
     ClassRenamedOutput,
@@ -154,8 +155,15 @@ class ImportListApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportInput},
-        responses={201: ImportJobOutput},
+        responses={201: ImportJobOutput, 409: AlreadyImportedOutput},
         summary="Upload a file of samples; a worker imports it (all or nothing)",
+        description=(
+            "Without an id_field every row becomes a new sample, so a file whose content (its bytes after "
+            "gzip or zip: data.csv and data.csv.gz of the same rows are the same) was imported into the "
+            "project before is refused with 409, naming that import in `earlier_import`, and nothing is stored; send "
+            "import_again=true to import its rows again as new samples. With an id_field the ids decide "
+            "(on_duplicate); on_duplicate skip or update without an id_field is refused with 400."
+        ),
     )
     def post(self, request, pk: int):
         project = project_for(request.user, pk, "import")
@@ -163,7 +171,19 @@ class ImportListApi(APIView):
             raise ServiceError("choose a file to upload (the multipart field 'file')", "file")
         data = valid_input(ImportInput, request.data)
         upload = data.pop("file")
-        job = services.start_import(project=project, user=request.user, upload=upload, options=data)
+        again = data.pop("import_again")
+        try:
+            job = services.start_import(
+                project=project, user=request.user, upload=upload, options=data, import_again=again
+            )
+        except services.AlreadyImported as exc:
+            body = {
+                "message": f"{exc.message}; send import_again=true to import its rows again as new samples",
+                "field": "file",
+                "code": "already_imported",
+                "earlier_import": exc.earlier.pk,
+            }
+            return Response(body, status=status.HTTP_409_CONFLICT)
         return Response(ImportJobOutput(job).data, status=status.HTTP_201_CREATED)
 
 

@@ -13,6 +13,7 @@ import csv
 import datetime
 import decimal
 import gzip
+import hashlib
 import io
 import json
 import zipfile
@@ -252,6 +253,15 @@ def open_plain(path, filename: str) -> Iterator[Opened]:
             yield Opened(raw, filename, size, raw.tell)
     finally:
         raw.close()
+
+
+def content_sha256(path, filename: str) -> str:
+    """SHA-256 of the file's plain bytes, through gzip or zip: what a file holds, whatever it is packed in."""
+    digest = hashlib.sha256()
+    with open_plain(path, filename) as opened:
+        while chunk := opened.stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _only_member(archive: zipfile.ZipFile, filename: str) -> zipfile.ZipInfo:

@@ -305,12 +305,16 @@ class ImportJob(models.Model):
     # Rows handled by the second pass (the write), so the bar keeps moving after the check.
     written = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)
+    # SHA-256 of the file's plain bytes (after gzip or zip): the same rows as .csv and as .csv.gz match, so
+    # importing them again without an id field is asked about first (services.start_import).
+    content_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "content_sha256"], name="import_content")]
 
     def __str__(self) -> str:
         return f"import {self.pk} of {self.filename} ({self.status})"

@@ -82,6 +82,11 @@ class ErrorOutput(serializers.Serializer):
     field = serializers.CharField(required=False, help_text="The input the problem is in.")
 
 
+class AlreadyImportedOutput(ErrorOutput):
+    code = serializers.CharField(help_text='"already_imported"')
+    earlier_import = serializers.IntegerField(help_text="The id of the earlier import of the same content.")
+
+
 # Settings that say how annotators are checked: not for annotators' eyes (checks are unannounced).
 QUALITY_SETTINGS = ("check_every", "annotators_as_sources")
 
@@ -181,7 +186,14 @@ class ImportInput(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="fail",
-        help_text="Ids already in the project: fail (default), skip, or update those samples.",
+        help_text="Ids already in the project: fail (default), skip, or update those samples. skip and "
+        "update need an id_field (duplicates are found by id) and are refused without one.",
+    )
+    import_again = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Without an id_field, a file whose content was imported into the project before is refused "
+        "(409); true imports its rows again as new samples.",
     )
     metadata_fields = serializers.CharField(
         required=False,

@@ -196,6 +196,14 @@ def validate_import_options(project: Project, options: dict) -> dict:
             f"unknown on_duplicate {on_duplicate!r}; choose one of {', '.join(importer.ON_DUPLICATE)}",
             "on_duplicate",
         )
+    # Duplicates are found by id; without one every row is a new sample, so skip or update would do nothing.
+    if on_duplicate != "fail" and not (options.get("id_field") or "").strip():
+        raise ServiceError(
+            f"on_duplicate={on_duplicate} needs an id field: samples already in the project are found by "
+            "their id, and without one every row is a new sample; choose the id field, or leave on_duplicate "
+            "as fail (a file imported before is then asked about)",
+            "on_duplicate",
+        )
     metadata = options.get("metadata_fields")
     if isinstance(metadata, str):
         metadata = [part.strip() for part in metadata.split(",") if part.strip()] or None
@@ -228,12 +236,49 @@ def validate_import_options(project: Project, options: dict) -> dict:
     }
 
 
+class AlreadyImported(ServiceError):
+    """The file's content (its plain bytes, through gzip or zip) was imported into the project before, and
+    without an id field its rows would become new samples a second time: refused unless asked for."""
+
+    def __init__(self, filename: str, earlier: ImportJob):
+        self.earlier = earlier
+        if earlier.status == JobStatus.DONE:
+            when = timezone.localtime(earlier.finished_at or earlier.created_at).strftime("%Y-%m-%d %H:%M")
+            n = earlier.imported + earlier.updated + earlier.skipped
+            what = f"was imported on {when} as import #{earlier.pk} ({n:,} sample{'' if n == 1 else 's'})"
+        else:
+            what = f"is being imported now as import #{earlier.pk}"
+        if earlier.filename == filename:
+            message = f"{filename} {what}"
+        else:
+            message = f"{filename} holds the same rows as {earlier.filename}, which {what}"
+        super().__init__(message, "file")
+
+
+def earlier_import(project: Project, digest: str) -> ImportJob | None:
+    """The newest import of this content into the project that was not refused (done, queued or running)."""
+    if not digest:
+        return None
+    return (
+        ImportJob.objects.filter(project=project, content_sha256=digest)
+        .exclude(status=JobStatus.FAILED)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
 @transaction.atomic
-def start_import(*, project: Project, user, upload: UploadedFile, options: dict) -> ImportJob:
+def start_import(
+    *, project: Project, user, upload: UploadedFile, options: dict, import_again: bool = False
+) -> ImportJob:
     """Store the upload and queue its import; the worker does the parsing.
 
     The upload arrives streamed to a temporary file (Django's TemporaryFileUploadHandler above
     FILE_UPLOAD_MAX_MEMORY_SIZE) and is copied to storage chunk by chunk: the web process never holds it.
+
+    Without an id field, a file whose content was imported into the project before raises AlreadyImported
+    (nothing is stored or queued) unless import_again says to import its rows again as new samples. With an
+    id field the ids already tell a row that is there (on_duplicate).
     """
     from django.conf import settings
 
@@ -254,7 +299,16 @@ def start_import(*, project: Project, user, upload: UploadedFile, options: dict)
     job = ImportJob.objects.create(
         project=project, created_by=user, filename=upload.name[:255], options=clean
     )
-    job.file.save(upload.name, upload, save=True)
+    job.file.save(upload.name, upload, save=False)
+    try:
+        job.content_sha256 = importer.formats.content_sha256(job.file.path, job.filename)
+    except importer.ImportFailed:
+        pass  # a file that cannot even be unpacked fails in the worker, with its reason on the job page
+    earlier = None if clean["id_field"] or import_again else earlier_import(project, job.content_sha256)
+    if earlier is not None:
+        job.file.delete(save=False)  # the transaction takes the job's row back with it
+        raise AlreadyImported(job.filename, earlier)
+    job.save()
     audit.record(project, user, "import.started", job, target_label=job.filename)
     from .tasks import run_import
 

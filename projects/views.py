@@ -203,7 +203,12 @@ def import_map(request, pk, token):
         elif form.cleaned_data["label_field"] and unmapped:
             form.add_error(None, f"Choose a class for the label value {unmapped[0]!r}.")
         else:
-            job = _start(request, project, staged, form, values)
+            try:
+                job = _start(request, project, staged, form, values, again=request.POST["start"] == "again")
+            except services.AlreadyImported as exc:
+                # The same content again without an id field: ask, with the same mapping, before importing.
+                context["already"] = exc
+                return render(request, "projects/import_map.html", context, status=CONFLICT)
             if job is not None:
                 return redirect("import_job", project.pk, job.pk)
     status = INVALID if request.method == "POST" and form.errors else 200
@@ -261,7 +266,9 @@ def _metadata_fields(request, form) -> list[str] | None:
     return list(ticked)
 
 
-def _start(request, project, staged, form, values) -> ImportJob | None:
+def _start(request, project, staged, form, values, again: bool) -> ImportJob | None:
+    """The job importing the staged file, or None with the problem added to the form. AlreadyImported
+    (the content was imported before, and again was not asked for) is the caller's to ask about."""
     data = form.cleaned_data
     options = {
         "text_field": data["text_field"],
@@ -279,7 +286,11 @@ def _start(request, project, staged, form, values) -> ImportJob | None:
     }
     upload = uploads.as_file(staged)
     try:
-        job = services.start_import(project=project, user=request.user, upload=upload, options=options)
+        job = services.start_import(
+            project=project, user=request.user, upload=upload, options=options, import_again=again
+        )
+    except services.AlreadyImported:
+        raise
     except ServiceError as exc:
         _form_error(form, exc)
         return None
