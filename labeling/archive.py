@@ -1,6 +1,6 @@
 """A whole project in one zip file, and back: samples, label schema and settings, hand labels, reviewers'
-adjudications, comments, LFs with every version (kind, config, source), and the latest finished run with its
-probabilities.
+adjudications, comments, gold checks, LFs with every version (kind, config, source), and the latest finished run
+with its probabilities.
 
 Restoring an archive into another Chorus makes a new project whose refit (same seed, same samples in the same
 rows, same gold labels, same LF definitions) gives the same LF statistics and probabilities. Hand labels by
@@ -35,7 +35,17 @@ from .models import LabelingFunction, LabelModelRun, LFVersion
 
 FORMAT_VERSION = 1
 MANIFEST = "chorus-archive.json"
-SETTINGS = ("description", "instructions", "label_model", "code_modules", "seed", "overlap", "blind")
+SETTINGS = (
+    "description",
+    "instructions",
+    "label_model",
+    "code_modules",
+    "seed",
+    "overlap",
+    "blind",
+    "check_every",
+    "annotators_as_sources",
+)
 SETTINGS_LISTS = ("skip_reasons",)
 CHUNK = 5000
 
@@ -57,7 +67,7 @@ def _samples(project: Project):
         chunk = list(
             Sample.objects.filter(project=project, row__gt=last)
             .order_by("row")
-            .values("row", "external_id", "text", "fields", "split", "gold_label")[:CHUNK]
+            .values("row", "external_id", "text", "fields", "split", "gold_label", "check_label")[:CHUNK]
         )
         if not chunk:
             return
@@ -65,6 +75,9 @@ def _samples(project: Project):
         for s in chunk:
             gold = s.pop("gold_label")
             s["gold_label"] = labels[gold] if gold is not None else None
+            check = s.pop("check_label")
+            if check is not None:
+                s["check_label"] = labels[check]  # a gold check, and its known answer
             yield s
 
 
@@ -392,6 +405,17 @@ def _restore_labels(project: Project, archive: zipfile.ZipFile, lookup: _Lookup)
         chosen = [pk for pk, g in gold.items() if g == label]
         for begin in range(0, len(chosen), CHUNK):
             Sample.objects.filter(pk__in=chosen[begin : begin + CHUNK]).update(gold_label=label)
+    # Gold checks (archives from before they were kept have none): the sample and its known answer.
+    checks: dict[int, int] = {}
+    for line, record in _records(archive, "samples.jsonl"):
+        if record.get("check_label") is not None:
+            checks[lookup.sample("samples.jsonl", line, record)] = lookup.label(
+                "samples.jsonl", line, record["check_label"], optional=False
+            )
+    for label in range(len(lookup.labels)):
+        chosen = [pk for pk, c in checks.items() if c == label]
+        for begin in range(0, len(chosen), CHUNK):
+            Sample.objects.filter(pk__in=chosen[begin : begin + CHUNK]).update(check_label=label)
 
 
 def _restore_reviews(project: Project, archive: zipfile.ZipFile, lookup: _Lookup) -> None:

@@ -317,3 +317,22 @@ def test_a_malformed_service_lf_still_fails_the_restore(alice, bob, charlie):
         {"message": "give the service's URL, starting with http:// or https://", "field": "config"}
     ]
     assert Project.objects.count() == before
+
+
+def test_gold_checks_and_the_check_settings_survive_a_restore(alice, bob, charlie):
+    from projects import checks
+
+    project, _ = build_project(alice, charlie)
+    project_services.update_workflow(project=project, check_every=4)
+    project.annotators_as_sources = True
+    project.save(update_fields=["annotators_as_sources"])
+    with_gold = list(Sample.objects.filter(project=project, gold_label__isnull=False).order_by("row")[:2])
+    checks.mark_checks(project=project, items=[(s, None) for s in with_gold], by=alice)
+    job = _restore(bob, open(built(project, alice, "archive").file.path, "rb").read())
+    assert job.status == "done", job.errors
+    copy = job.project
+    assert (copy.check_every, copy.annotators_as_sources) == (4, True)
+    restored = {
+        s.external_id: s.check_label for s in Sample.objects.filter(project=copy, check_label__isnull=False)
+    }
+    assert restored == {s.external_id: s.gold_label for s in with_gold}
