@@ -113,3 +113,58 @@ def test_no_main_page_is_wider_than_a_phone(worker, chromium, live_server, path)
         assert width <= window, f"{path} is {width} px wide in a {window} px window: {wide}"
     finally:
         context.close()
+
+
+LONG = "x" * 1500  # a pasted token or URL: one word longer than any window
+
+
+def _long_text_project(alice):
+    from labeling import services as lf_services
+    from projects import services
+
+    project = make_project(alice, name="P" + "r" * 199, labels=("HAM", "S" + "P" * 79))
+    samples = make_samples(project, [f"subscribe {LONG}", "great song", "subscribe now"], gold=[1, 0, 1])
+    services.add_comment(project=project, sample=samples[0], user=alice, text="c" * 4000)
+    for name, pattern, label in [("L" + "f" * 99, "(?i)subscribe", 1), ("N" + "o" * 99, "(?i)sub", 0)]:
+        lf_services.create_lf(
+            project=project, user=alice, name=name, kind="regex", label=label, config={"pattern": pattern}
+        )
+    return project, samples[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/projects/{pk}/",
+        "/projects/{pk}/label/?sample={sample}",
+        "/projects/{pk}/lfs/",
+        "/projects/{pk}/lfs/{lf}/",
+        "/projects/{pk}/dashboard/",
+        "/projects/{pk}/analysis/",
+        "/projects/{pk}/analysis/conflicts/",
+        "/projects/{pk}/analysis/samples/?lf={lf}",
+        "/projects/{pk}/analysis/samples/0/",
+        "/projects/{pk}/workflow/",
+        "/projects/{pk}/review/",
+    ],
+)
+def test_long_unbroken_user_text_wraps_inside_the_window(worker, browser_session, path):
+    from labeling.models import LabelingFunction
+
+    alice = make_user("alice", PASSWORD)
+    project, sample = _long_text_project(alice)
+    lf = LabelingFunction.objects.filter(project=project).order_by("pk").first()
+    b = browser_session
+    page = b.page
+    b.sign_in("alice", PASSWORD)
+    page.goto(path.format(pk=project.pk, sample=sample.pk, lf=lf.pk))
+    page.wait_for_load_state("networkidle")
+    b.shot("page")
+    width, window = _overflow(page)
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+                 .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+                 .slice(0, 6).map(el => el.tagName + '.' + el.className)"""
+    )
+    assert width <= window, f"{path} is {width} px wide in a {window} px window: {wide}"
