@@ -700,6 +700,9 @@ def adjudicate(
     return adjudication
 
 
+MAX_COMMENT = 5000
+
+
 @transaction.atomic
 def add_comment(*, project: Project, sample: Sample, user, text: str) -> Comment:
     if sample.project_id != project.pk:
@@ -707,8 +710,12 @@ def add_comment(*, project: Project, sample: Sample, user, text: str) -> Comment
     text = (text or "").strip()
     if not text:
         raise ServiceError("write something first", "text")
-    if len(text) > 5000:
-        raise ServiceError("a comment can have at most 5,000 characters", "text")
+    if len(text) > MAX_COMMENT:
+        # Refused whole, never cut: the writer shortens it (the page keeps the text they sent).
+        raise ServiceError(
+            f"a comment can have at most {MAX_COMMENT:,} characters and this one has {len(text):,}; shorten it",
+            "text",
+        )
     return Comment.objects.create(project=project, sample=sample, author=user, text=text)
 
 

@@ -312,6 +312,18 @@ def import_job(request, pk, job_id):
 # --- labeling ------------------------------------------------------------------------------------------------
 
 
+COMMENT_DRAFT = "comment_draft"
+
+
+def _comment_draft(request, sample: Sample | None) -> str:
+    """The text of a comment refused on a page without htmx, once, for the sample it was written on."""
+    draft = request.session.get(COMMENT_DRAFT)
+    if not draft or sample is None or draft.get("sample") != sample.pk:
+        return ""
+    del request.session[COMMENT_DRAFT]
+    return draft.get("text", "")
+
+
 def _label_context(request, project, sample: Sample | None, status: dict | None = None) -> dict:
     user = request.user
     mine = selectors.my_annotation(project, user, sample) if sample else None
@@ -342,6 +354,7 @@ def _label_context(request, project, sample: Sample | None, status: dict | None 
         label_url=reverse("label", args=[project.pk]),
         comment_url=reverse("label_comment", args=[project.pk]),
         comments=selectors.comments_for(project, user, sample, everyone=everyone) if sample else [],
+        comment_text=_comment_draft(request, sample),
         # Blind projects show an annotator nothing of others' labels; reviewers see them on the review page.
         others=selectors.others_labels(project, user, sample) if sample and not project.blind else None,
         predicted=queue.predicted_label(project, sample) if sample and not project.blind else None,
@@ -462,6 +475,8 @@ def label_comment(request, pk):
     if not request.htmx:
         if error:
             messages.error(request, f"Comment not saved: {error}.")
+            # The label page puts the refused text back in the comment field: nothing typed is lost.
+            request.session[COMMENT_DRAFT] = {"sample": sample.pk, "text": request.POST.get("text", "")}
         else:
             messages.success(request, "Comment saved.")
         return redirect(f"{reverse('label', args=[project.pk])}?sample={sample.pk}")

@@ -161,6 +161,111 @@
     }
   });
 
+  // Comment drafts. An unsent comment stays with its sample (in this tab's sessionStorage) until the server
+  // has it: labeling, skipping or leaving the sample, or reloading the page, never drops what was typed; the
+  // next card says where it went, and the field has it again when the sample comes back.
+  let leftDraft = null; // the sample whose unsent comment the last request left behind
+
+  const commentForm = () => document.querySelector("#labeler form.comment-form");
+  const draftKey = (form) => `chorus:comment:${form.action}:${form.elements.sample.value}`;
+
+  function storeDraft(form) {
+    const text = form.elements.text.value;
+    try {
+      if (text.trim()) sessionStorage.setItem(draftKey(form), text);
+      else sessionStorage.removeItem(draftKey(form));
+    } catch (err) {
+      // Storage refused (private mode, full): the field still has the text while the card is shown.
+    }
+  }
+
+  function storedDraft(form) {
+    try {
+      return sessionStorage.getItem(draftKey(form));
+    } catch (err) {
+      return null;
+    }
+  }
+
+  function restoreDraft() {
+    const form = commentForm();
+    if (!form) return;
+    const area = form.elements.text;
+    const stored = storedDraft(form);
+    if (area.value) {
+      storeDraft(form); // sent back by the server (refused): kept until it is sent
+    } else if (stored) {
+      area.value = stored;
+      const note = document.createElement("p");
+      note.className = "small muted draft-note";
+      note.textContent = "Your unsent comment on this sample is back in the field: send it with Ctrl+Enter.";
+      area.after(note);
+    }
+  }
+
+  document.addEventListener("input", (event) => {
+    const form = event.target.closest("#labeler form.comment-form");
+    if (form && event.target.name === "text") storeDraft(form);
+  });
+
+  // Ctrl+Enter (Cmd+Enter) sends the comment, as it saves a labeling function in the LF studio. It clicks
+  // the button, so a press while a label is saving is refused like any other.
+  document.addEventListener("keydown", (event) => {
+    if (!(event.ctrlKey || event.metaKey) || event.key !== "Enter") return;
+    const form = event.target.closest("#labeler form.comment-form");
+    if (!form) return;
+    event.preventDefault();
+    const send = form.querySelector('button[type="submit"]');
+    if (send) send.click();
+  });
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const form = commentForm();
+    const sender = event.detail.elt;
+    if (!form || !event.target.closest("#labeler") || (sender && form.contains(sender))) return;
+    // Anything but sending the comment may bring another sample: note the draft it leaves behind.
+    leftDraft = form.elements.text.value.trim() ? { name: form.dataset.sampleName, key: draftKey(form) } : null;
+  });
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const sender = event.detail.requestConfig && event.detail.requestConfig.elt;
+    const form = sender && sender.closest && sender.closest("form.comment-form");
+    if (form && event.detail.xhr.status < 300) {
+      try {
+        sessionStorage.removeItem(draftKey(form)); // the server has it now
+      } catch (err) {
+        // nothing stored
+      }
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", (event) => {
+    // htmx puts the focus back on a field with the same id: after a skip with a reason that was the next
+    // card's reason field, where the next label key would have been typed. A new card takes the keys.
+    const swapped = event.detail && event.detail.target;
+    const active = document.activeElement;
+    const card = document.getElementById("label-card");
+    if (card && swapped && swapped.id === "label-card" && active && active.matches("#label-card [data-focus-key]")) {
+      card.focus({ preventScroll: true });
+    }
+    restoreDraft();
+    const form = commentForm();
+    if (leftDraft && !(form && draftKey(form) === leftDraft.key)) {
+      const box = document.getElementById("label-status");
+      if (box) {
+        const note = document.createElement("p");
+        note.className = "muted draft-left";
+        note.textContent =
+          `Your comment on sample ${leftDraft.name} was not sent: it is kept with that sample; ` +
+          "open it again (← Back) to send it.";
+        box.appendChild(note);
+      }
+    }
+    leftDraft = null;
+  });
+
+  restoreDraft();
+
   // The keys are live from here (a key pressed while the page was still loading did nothing): browser tests
   // wait for this before their first key.
   document.documentElement.dataset.labelKeys = "ready";

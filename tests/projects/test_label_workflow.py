@@ -121,6 +121,30 @@ def test_an_empty_comment_is_refused_in_place(client, project, charlie):
     assert not Comment.objects.exists()
 
 
+def test_an_over_long_comment_is_refused_whole_and_kept_in_the_field(client, project, charlie):
+    (s0,) = make_samples(project, ["a"])
+    client.force_login(charlie)
+    url = reverse("label_comment", args=[project.pk])
+    text = "y" * 6000
+    response = client.post(url, {"sample": s0.pk, "text": text}, **HTMX)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "at most 5,000 characters and this one has 6,000; shorten it" in html
+    assert f">{text}</textarea>" in html
+    assert not Comment.objects.exists()
+
+    # Without htmx: the redirect's label page says so and has the whole text back in the field, once.
+    response = client.post(url, {"sample": s0.pk, "text": text}, follow=True)
+    html = response.content.decode()
+    assert "Comment not saved: a comment can have at most 5,000 characters" in html
+    assert f">{text}</textarea>" in html
+    assert f">{text}</textarea>" not in client.get(f"{_url(project)}?sample={s0.pk}").content.decode()
+    assert not Comment.objects.exists()
+    # Exactly the limit is saved, whole.
+    assert client.post(url, {"sample": s0.pk, "text": "z" * 5000}, **HTMX).status_code == 200
+    assert Comment.objects.get().text == "z" * 5000
+
+
 def test_a_viewer_cannot_comment_and_an_outsider_gets_404(client, project, dana, eve):
     (s0,) = make_samples(project, ["a"])
     url = reverse("label_comment", args=[project.pk])
