@@ -376,11 +376,23 @@ def label(request, pk):
     project = project_for(request.user, pk, "label")
     if request.method == "POST":
         return _label_post(request, project)
+    # ?id= is the sample's own id, the one the card shows ("Sample s12") and imports carry; ?sample= is the
+    # database id the page's links use.
     sample_id = request.GET.get("sample")
-    if sample_id:
-        sample = Sample.objects.filter(project=project, pk=_int_or_404(sample_id)).first()
+    external_id = request.GET.get("id")
+    if sample_id or external_id:
+        found = Sample.objects.filter(project=project)
+        if external_id:
+            sample = found.filter(external_id=external_id).first()
+        else:
+            sample = (
+                found.filter(pk=int(sample_id)).first()
+                if sample_id.isdigit() and len(sample_id) < 19
+                else None
+            )
         if sample is None:
-            raise Http404("No such sample in this project.")
+            context = _page(request, project, "label", missing=external_id or sample_id)
+            return render(request, "projects/label_missing.html", context, status=404)
         if selectors.my_annotation(project, request.user, sample) is None:
             queue.claim(project, request.user, sample)  # opened by hand (back, undo): keep others off it
     else:

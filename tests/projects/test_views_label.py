@@ -224,3 +224,27 @@ def test_an_annotator_never_sees_gold_other_annotators_or_predictions(client, pr
     assert "gold" not in after.lower()
     assert "bob" not in after
     assert 'aria-pressed="true"' not in after
+
+
+def test_a_missing_sample_says_so_and_links_to_the_queue(client, project, charlie):
+    make_samples(project, ["a"])
+    client.force_login(charlie)
+    for query in ("sample=999999", "sample=abc", "sample=99999999999999999999999", "id=nope"):
+        response = client.get(f"{_url(project)}?{query}")
+        assert response.status_code == 404, query
+        html = response.content.decode()
+        missing = query.split("=", 1)[1]
+        assert f"There is no sample <code>{missing}</code> in {project.name}" in html, query
+        assert f'href="{_url(project)}">Label the next sample in my queue</a>' in html
+        assert "There is no page at" not in html
+
+
+def test_the_card_shows_the_samples_own_id_and_the_address_takes_it(client, project, charlie):
+    s0, s1 = make_samples(project, ["first", "second"])
+    client.force_login(charlie)
+    response = client.get(f"{_url(project)}?id={s1.external_id}")
+    assert response.status_code == 200 and _shown(response) == "second"
+    html = response.content.decode()
+    assert f'href="{_url(project)}?id={s1.external_id}"' in html and f">{s1.external_id}</a>" in html
+    # The database id the page's own links use still opens it.
+    assert _shown(client.get(f"{_url(project)}?sample={s1.pk}")) == "second"
