@@ -17,12 +17,14 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
+from django.utils import timezone
 
 from projects import services as project_services
 from projects.formats import ImportFailed, ImportProblem
@@ -48,6 +50,7 @@ SETTINGS = (
 )
 SETTINGS_LISTS = ("skip_reasons",)
 CHUNK = 5000
+NAME_LENGTH = Project._meta.get_field("name").max_length
 
 
 def _jsonl(records) -> bytes:
@@ -296,6 +299,13 @@ class Restored:
     notices: list[dict] = field(default_factory=list)
 
 
+def restored_name(name: str, today: date | None = None) -> str:
+    """The default name of a restored copy: the original's, marked, so the project list never shows two
+    projects of the same name (the original usually still exists)."""
+    mark = f" (restored {(today or timezone.localdate()).isoformat()})"
+    return name[: NAME_LENGTH - len(mark)] + mark
+
+
 def restore(*, user, path: Path, name: str | None = None, on_progress=None) -> Restored:
     """A new project from an archive, with `user` as its admin; its LFs are applied and refit by the worker.
 
@@ -311,7 +321,9 @@ def restore(*, user, path: Path, name: str | None = None, on_progress=None) -> R
             _broken("samples.jsonl", None, "missing from the archive")
         with transaction.atomic():
             project = project_services.create_project(
-                user=user, name=name or meta.get("name") or Path(path).stem, labels=meta["labels"]
+                user=user,
+                name=name or restored_name(meta.get("name") or Path(path).stem),
+                labels=meta["labels"],
             )
             for key in SETTINGS + SETTINGS_LISTS + ("queue_order",):
                 if key in meta:

@@ -230,7 +230,7 @@ class RestoreJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     file = models.FileField(upload_to="restores/%Y/%m/")
     filename = models.CharField(max_length=255)
-    # The new project's name (blank: the archived project's).
+    # The new project's name (blank: the archived project's, marked "(restored <date>)").
     name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     # What the worker is at ("samples", "hand labels", ...), and how far into the samples.

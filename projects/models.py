@@ -439,5 +439,23 @@ class AuditEvent(models.Model):
         # The log page reads newest first by keyset (id below the last one shown).
         indexes = [models.Index(fields=["project", "-id"], name="audit_project_newest")]
 
+    # The stored type is the model's name ("labelingfunction"); the log page says it in words.
+    TARGET_WORDS = {
+        "labelingfunction": "labeling function",
+        "membership": "member",
+        "importjob": "import",
+        "invitation": "invitation",
+        "sample": "sample",
+        "project": "project",
+    }
+
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id} by {self.actor_id}"
+
+    @property
+    def target_words(self) -> str:
+        """'labeling function “double”': what the event was about, as the log page shows it."""
+        kind = self.TARGET_WORDS.get(self.target_type, self.target_type)
+        if not self.target_label:
+            return kind
+        return f"{kind} “{self.target_label}”" if kind else self.target_label

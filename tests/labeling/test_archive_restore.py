@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from labeling import export, restore_jobs, services
 from labeling.models import LabelModelRun, RestoreJob
@@ -196,7 +197,8 @@ def test_the_restore_page_uploads_then_shows_the_new_project(client, alice, bob,
     restore_jobs.run(job.pk)
     job.refresh_from_db()
     html = client.get(response["Location"]).content.decode()
-    assert "Restored Comments: 8 samples" in html
+    # Named apart from the original, which is still in the project list.
+    assert f"Restored Comments (restored {timezone.localdate().isoformat()}): 8 samples" in html
     assert reverse("project_detail", args=[job.project.pk]) in html
     assert 'hx-trigger="every 1s"' not in html  # a finished job stops polling
     client.force_login(dana)

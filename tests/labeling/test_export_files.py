@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import date
 from io import StringIO
 
 import numpy as np
@@ -170,6 +171,19 @@ def test_an_archive_restored_into_a_fresh_project_refits_to_the_same_figures(ali
     assert np.array_equal(again.probability_array(), run.probability_array())
     assert np.array_equal(arrays["probabilities"], run.probability_array())
     assert again.metrics == run.metrics
+
+
+def test_a_restored_copy_is_named_apart_from_the_original_unless_named(alice, bob, charlie):
+    from django.utils import timezone
+
+    project, _ = build_project(alice, charlie)
+    job = built(project, alice, "archive")
+    copy = archive.restore(user=bob, path=job.file.path).project
+    assert copy.name == f"{project.name} (restored {timezone.localdate().isoformat()})"
+    assert archive.restore(user=bob, path=job.file.path, name="Mine").project.name == "Mine"
+    # A name near the limit is cut before the mark, so the mark always shows.
+    long = archive.restored_name("n" * 200, date(2026, 1, 2))
+    assert len(long) == 200 and long.endswith("n (restored 2026-01-02)")
 
 
 def test_a_file_that_is_not_an_archive_is_refused(bob, tmp_path):

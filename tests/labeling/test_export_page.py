@@ -16,6 +16,8 @@ def test_a_developer_builds_a_label_matrix_and_downloads_it(client, alice, bob, 
     client.force_login(bob)
     page = client.get(reverse("exports", args=[mine.pk])).content.decode()
     assert "Build label matrix" in page and "No files built yet" in page
+    # An archive is restored in the browser as well as on the server.
+    assert f'on the <a href="{reverse("restore_project")}">Restore a project</a> page' in page
     # The page says what the CSV does to cells a spreadsheet would run as formulas.
     assert "a single quote in front" in page and "“-5 stars” gets the quote too" in page
     response = client.post(reverse("exports", args=[mine.pk]), {"format": "label_matrix"})

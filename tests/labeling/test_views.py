@@ -79,6 +79,20 @@ def test_viewer_reads_the_studio_but_cannot_change_it(client, project, dana, ali
     assert LabelingFunction.objects.live().filter(project=project, active=True).count() == 1
 
 
+def test_a_viewer_is_shown_no_preview_or_typing_hint_they_cannot_use(client, project, dana, alice, samples):
+    lf = _lf(project, alice)
+    client.force_login(dana)
+    studio = client.get(reverse("lf_studio", args=[project.pk])).content.decode()
+    assert "<h3>Preview</h3>" not in studio and "Type keywords" not in studio and 'id="preview"' not in studio
+    assert "Your role can read labeling functions, not change them" in studio
+    chosen = client.get(reverse("lf_edit", args=[project.pk, lf.pk])).content.decode()
+    assert "<h3>Samples it votes on</h3>" in chosen and "Type keywords" not in chosen
+    assert f'hx-get="{reverse("lf_preview", args=[project.pk])}?' in chosen
+    client.force_login(alice)
+    editor = client.get(reverse("lf_studio", args=[project.pk])).content.decode()
+    assert "<h3>Preview</h3>" in editor and "Type keywords" in editor
+
+
 def test_viewer_previews_a_saved_lf_but_not_a_definition_they_typed(client, project, dana, alice, samples):
     lf = _lf(project, alice)
     client.force_login(dana)

@@ -82,6 +82,17 @@ def test_settings_changes_are_recorded_with_old_and_new_values(client, project, 
     assert "overlap: 1 → 3" in html and "blind: True → False" in html
 
 
+def test_the_log_says_what_an_event_was_about_in_words(client, project, alice, bob):
+    lf = lf_services.create_lf(
+        project=project, user=bob, name="double", kind="regex", label="SPAM", config={"pattern": "x"}
+    )
+    lf_services.delete_lf(lf=lf, user=bob)
+    client.force_login(alice)
+    html = client.get(reverse("audit_log", args=[project.pk])).content.decode()
+    assert "<td>labeling function “double”</td>" in html
+    assert "labelingfunction" not in html
+
+
 def test_saving_settings_unchanged_records_nothing(project, alice):
     before = AuditEvent.objects.count()
     services.update_workflow(project=project, user=alice, overlap=1, blind=True)

@@ -72,6 +72,11 @@ def test_project_list_empty_state_says_what_to_do(client, eve):
     assert reverse("project_create") in html
 
 
+def test_the_new_project_form_says_classes_are_added_in_the_settings(client, eve):
+    html = _get(client, eve, reverse("project_create")).content.decode()
+    assert "new ones added at the end there too" in html and "PATCH" not in html
+
+
 def test_creating_a_project_makes_me_its_admin(client, eve):
     client.force_login(eve)
     response = client.post(

@@ -16,7 +16,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="the archive, as downloaded from an archive export")
         parser.add_argument("--owner", required=True, help="username of the new project's admin")
-        parser.add_argument("--name", help="the new project's name (default: the archived project's)")
+        parser.add_argument(
+            "--name",
+            help="the new project's name (default: the archived project's, followed by \"(restored <date>)\")",
+        )
 
     def handle(self, *args, file, owner, name, **options):
         user = get_user_model().objects.filter(username=owner).first()
