@@ -152,8 +152,26 @@ def workflow(request, pk):
         else:
             messages.success(request, "Saved the annotation settings.")
             return redirect("workflow", project.pk)
-    context = _workflow_context(request, project, error=error, form=request.POST if error else None)
+    context = _workflow_context(
+        request,
+        project,
+        error=error,
+        form=request.POST if error else None,
+        deletion=_delete_refusal(request, project),
+    )
     return render(request, "projects/review_workflow.html", context, status=INVALID if error else 200)
+
+
+DELETE_REFUSAL = "delete_refusal"
+
+
+def _delete_refusal(request, project) -> dict | None:
+    """A delete refused without htmx, shown once in the danger zone after its redirect: why, and what was typed."""
+    refusal = request.session.get(DELETE_REFUSAL)
+    if not refusal or refusal.get("project") != project.pk:
+        return None
+    del request.session[DELETE_REFUSAL]
+    return {"message": refusal["message"], "confirm": refusal["confirm"]}
 
 
 def _workflow_context(request, project, **context) -> dict:
@@ -233,9 +251,14 @@ def project_delete(request, pk):
     try:
         done = deletion.delete_project(project=project, user=request.user, confirm=confirm)
     except ServiceError as exc:
-        context = _workflow_context(request, project, deletion={"message": exc.message, "confirm": confirm})
-        template = "projects/review_workflow.html#delete" if request.htmx else "projects/review_workflow.html"
-        return render(request, template, context, status=INVALID)
+        refusal = {"message": exc.message, "confirm": confirm}
+        if not request.htmx:
+            # Redirect after the refused POST: Back, after a later successful delete, lands on the settings
+            # page rather than on this answer, which the browser would offer to post again.
+            request.session[DELETE_REFUSAL] = {"project": project.pk, **refusal}
+            return redirect(f"{reverse('workflow', args=[project.pk])}#delete-project")
+        context = _workflow_context(request, project, deletion=refusal)
+        return render(request, "projects/review_workflow.html#delete", context, status=INVALID)
     messages.success(request, done.summary())
     if request.htmx:
         return HttpResponseClientRedirect(reverse("project_list"))

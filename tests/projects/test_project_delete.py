@@ -402,10 +402,31 @@ def test_a_wrong_name_gets_the_card_back_saying_so(client, team):
     assert (
         "Not deleted: &#x27;Spa&#x27; is not the project&#x27;s name; type Spam exactly to delete it." in html
     )
-    page = client.post(url, {"confirm": ""})
-    assert page.status_code == 422
+    assert Sample.objects.filter(project=project).count() == 3
+
+
+def test_without_htmx_a_wrong_name_redirects_to_the_card_saying_so_once(client, team):
+    """Redirect after the refused POST: Back after a later delete must not land on a page to post again."""
+    project, users = team
+    client.force_login(users["admin"])
+    url = reverse("project_delete", args=[project.pk])
+    response = client.post(url, {"confirm": "Spa"})
+    settings_url = reverse("workflow", args=[project.pk])
+    assert response.status_code == 302 and response["Location"] == f"{settings_url}#delete-project"
+    html = client.get(settings_url).content.decode()
     assert (
-        "Not deleted: type the project&#x27;s name, Spam, to confirm the deletion." in page.content.decode()
+        "Not deleted: &#x27;Spa&#x27; is not the project&#x27;s name; type Spam exactly to delete it." in html
+    )
+    assert (
+        'id="delete-confirm" name="confirm" type="text" autocomplete="off" spellcheck="false" value="Spa"'
+        in html
+    )
+    # Said once: a reload shows the card as new.
+    assert "Not deleted" not in client.get(settings_url).content.decode()
+    response = client.post(url, {"confirm": ""}, follow=True)
+    assert (
+        "Not deleted: type the project&#x27;s name, Spam, to confirm the deletion."
+        in response.content.decode()
     )
     assert Sample.objects.filter(project=project).count() == 3
 
