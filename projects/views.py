@@ -165,23 +165,25 @@ def import_map(request, pk, token):
     staged = uploads.get(request.session, project, token)
     if staged is None:
         return _upload_gone(request, project, token)
+    fragment = request.htmx and request.method == "GET"  # the label map alone: no id field is shown
+    posted_map = dict(zip(request.POST.getlist("map_value"), request.POST.getlist("map_class"), strict=False))
     try:
         preview = uploads.preview(staged)
+        initial = _initial_fields(preview.columns)
+        # These read further into the file than the preview's rows, and can meet a row it cannot read.
+        id_guess = uploads.IdGuess("") if fragment else uploads.guess_id_field(staged, preview.columns)
+        if request.method == "POST":
+            label_field = request.POST.get("label_field")
+        else:
+            label_field = request.GET.get("label_field", initial["label_field"])
+        values = _label_values(staged, project, label_field or "", posted_map)
     except ServiceError as exc:
         uploads.discard(request.session, staged)
-        messages.error(request, exc.message)
-        return redirect("import_samples", project.pk)
-    initial = _initial_fields(preview.columns)
-    fragment = request.htmx and request.method == "GET"  # the label map alone: no id field is shown
-    id_guess = uploads.IdGuess("") if fragment else uploads.guess_id_field(staged, preview.columns)
+        messages.error(request, f"{staged.filename}: {exc.message}" if staged.filename else exc.message)
+        page = reverse("import_samples", args=[project.pk])
+        return HttpResponseClientRedirect(page) if request.htmx else redirect(page)
     initial["id_field"] = id_guess.column
     form = MappingForm(request.POST or None, columns=preview.columns, initial=initial)
-    if request.method == "POST":
-        label_field = request.POST.get("label_field")
-    else:
-        label_field = request.GET.get("label_field", initial["label_field"])
-    posted_map = dict(zip(request.POST.getlist("map_value"), request.POST.getlist("map_class"), strict=False))
-    values = _label_values(staged, project, label_field or "", posted_map)
     context = _page(
         request,
         project,

@@ -351,3 +351,24 @@ def test_a_binary_file_is_refused_on_the_upload_page_without_asking_for_a_format
     # The page offers no format to choose, so the message does not ask for one.
     assert "format" not in html.split('id="id_file"')[1].split("</form>")[0].lower()
     assert not ImportJob.objects.exists()
+
+
+def test_a_row_past_the_preview_that_cannot_be_read_sends_back_to_the_import_page_saying_why(
+    client, project, bob, settings, tmp_path
+):
+    # The SMS Spam Collection saved as TSV: a text with an unbalanced quote, past the preview's rows, was a 500
+    # when the mapping step read further for the label values and the id guess.
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(bob)
+    rows = ["label\ttext"] + [f"ham\tmessage {i}" for i in range(300)] + ['spam\t"Free" entry" now\tx']
+    token = _token(_upload(client, project, name="sms.tsv", content=("\n".join(rows) + "\n").encode()))
+    response = client.get(reverse("import_map", args=[project.pk, token]), follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("import_samples", args=[project.pk])
+    html = response.content.decode()
+    assert "sms.tsv: line 302: this row cannot be read as CSV" in html
+    assert not list((tmp_path / "uploads").iterdir())  # the upload is discarded: nothing half-kept
+    # The label map asked for by htmx moves the whole page instead.
+    token = _token(_upload(client, project, name="sms.tsv", content=("\n".join(rows) + "\n").encode()))
+    fragment = client.get(reverse("import_map", args=[project.pk, token]), {"label_field": "label"}, **HTMX)
+    assert fragment["HX-Redirect"] == reverse("import_samples", args=[project.pk])
