@@ -23,6 +23,7 @@ from projects.services import ServiceError
 from . import export, services
 from .models import LabelingFunction, LabelModelRun
 from .serializers import (
+    LFConflictOutput,
     LFInput,
     LFOutput,
     LFUpdateInput,
@@ -73,13 +74,31 @@ class LFDetailApi(APIView):
 
     @extend_schema(
         request=LFUpdateInput,
-        responses=LFOutput,
+        responses={200: LFOutput, 409: LFConflictOutput},
         summary="Rename, (de)activate or redefine; a new kind, label or config makes a new version",
+        description=(
+            "Send the `version` number you last saw so that a version saved since, in another tab or by "
+            "another script, is never replaced unseen: the answer is then 409 naming the current version, and "
+            "nothing changes. Only the version number is checked (a rename or a switch on or off makes no "
+            "version). A request without `version` changes the LF whatever is stored (last write wins), as "
+            "before."
+        ),
     )
     def patch(self, request, pk: int):
         lf = _live_lf(request.user, pk, "edit_lfs")
         data = valid_input(LFUpdateInput, request.data)
-        services.update_lf(lf=lf, user=request.user, **data)
+        seen = data.pop("version", None)
+        try:
+            services.update_lf(lf=lf, user=request.user, seen_version=seen, **data)
+        except services.LFConflict as exc:
+            body = {
+                "message": exc.message,
+                "field": "version",
+                "code": "lf_conflict",
+                "version": exc.current_version,
+                "current": LFOutput(_lf_list(lf.project).get(pk=lf.pk)).data,
+            }
+            return Response(body, status=status.HTTP_409_CONFLICT)
         return Response(LFOutput(_lf_list(lf.project).get(pk=lf.pk)).data)
 
     @extend_schema(responses={204: None}, summary="Delete (past runs keep naming it)")

@@ -142,6 +142,14 @@ def form_from_data(data) -> dict:
     return form
 
 
+def seen_of(data) -> tuple[int | None, str | None]:
+    """The version number and name the edit form was opened on (its hidden fields), for the conflict check;
+    (None, None) from a form without them (a script posting the old way): not checked."""
+    number = data.get("seen_version", "")
+    name = data.get("seen_name")
+    return (int(number) if number.isdigit() else None), name
+
+
 def _split_values(text: str) -> list[str]:
     return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
 

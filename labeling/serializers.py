@@ -55,6 +55,14 @@ class LFUpdateInput(serializers.Serializer):
     label = serializers.CharField(required=False, allow_null=True, allow_blank=True, help_text=LABEL_HELP)
     config = LFConfigField(required=False)
     active = serializers.BooleanField(required=False)
+    version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text=(
+            "The version number you last saw (`version.number`). When the LF has a newer version now, the "
+            "answer is 409 naming it and nothing changes. Left out: not checked (last write wins)."
+        ),
+    )
 
 
 class PreviewInput(serializers.Serializer):
@@ -184,3 +192,11 @@ class RunOutput(RunSummaryOutput):
             "conflict_matrix",
             "overlap_matrix",
         ]
+
+
+class LFConflictOutput(serializers.Serializer):
+    message = serializers.CharField(help_text="What changed, by whom and when, in a sentence.")
+    field = serializers.CharField(help_text='Always "version".')
+    code = serializers.CharField(help_text='Always "lf_conflict".')
+    version = serializers.IntegerField(help_text="The LF's current version number: send it to save over it.")
+    current = LFOutput(help_text="The labeling function as it is stored now.")

@@ -17,7 +17,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from projects import audit
-from projects.models import JobStatus, Project, Sample
+from projects.models import AuditEvent, JobStatus, Project, Sample
 from projects.services import ServiceError
 
 from . import kinds, snapshot
@@ -154,6 +154,51 @@ def create_lf(
     return lf
 
 
+def _when(moment) -> str:
+    """A time as a message says it: the clock alone today, with the date before."""
+    local = timezone.localtime(moment)
+    if local.date() == timezone.localtime().date():
+        return local.strftime("%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def _last_rename(lf: LabelingFunction):
+    return (
+        AuditEvent.objects.filter(
+            project_id=lf.project_id, target_type="labelingfunction", target_id=lf.pk, action="lf.changed"
+        )
+        .filter(details__name=lf.name)
+        .select_related("actor")
+        .first()
+    )
+
+
+class LFConflict(ServiceError):
+    """The LF changed since the client opened it (another tab, another person, a script): refused, so that a
+    form posted whole never reverts a newer version or a rename unseen. `lf` is the LF as stored now.
+
+    What counts: a newer version (its definition changed) or another name. Switching it on or off does not:
+    the editor's form does not carry `active`, so saving it cannot undo that."""
+
+    def __init__(self, lf: LabelingFunction, *, seen_version: int | None, seen_name: str | None):
+        version = lf.current
+        number = version.number if version is not None else 0
+        if seen_version is not None and number != seen_version:
+            who = version.created_by.username if version and version.created_by else "someone"
+            when = f" at {_when(version.created_at)}" if version else ""
+            what = f"“{lf.name}” was saved as version {number} by {who}{when}"
+            if seen_name is not None and seen_name != lf.name:
+                what += f" (it was “{seen_name}” when you opened it)"
+        else:
+            event = _last_rename(lf)
+            who = event.actor.username if event and event.actor else "someone"
+            when = f" at {_when(event.at)}" if event else ""
+            what = f"“{seen_name}” was renamed to “{lf.name}” by {who}{when}"
+        super().__init__(f"{what} after you opened it", "version")
+        self.lf = lf
+        self.current_version = number
+
+
 @transaction.atomic
 def update_lf(
     *,
@@ -165,14 +210,29 @@ def update_lf(
     config=None,
     active=None,
     restoring: bool = False,
+    seen_version: int | None = None,
+    seen_name: str | None = None,
 ) -> LabelingFunction:
     """Rename, (de)activate, or redefine an LF; a new definition makes a new version, applied alone.
 
     Activating an LF whose current version failed or was never applied applies it again; one this server
-    cannot apply (a restored service on a host that is not allowed) is refused, naming the host."""
-    lf = LabelingFunction.objects.select_for_update().get(pk=lf.pk)
+    cannot apply (a restored service on a host that is not allowed) is refused, naming the host.
+
+    `seen_version` / `seen_name`: the version number and name the client opened the LF on. When given and
+    no longer what is stored, LFConflict is raised and nothing changes; left out (None), nothing is checked
+    (last write wins, as before)."""
+    lf = (
+        LabelingFunction.objects.select_for_update(of=("self",))
+        .select_related("current__created_by")
+        .get(pk=lf.pk)
+    )
     project = lf.project
     current = lf.current
+    stored_number = current.number if current is not None else 0
+    if (seen_version is not None and seen_version != stored_number) or (
+        seen_name is not None and seen_name != lf.name
+    ):
+        raise LFConflict(lf, seen_version=seen_version, seen_name=seen_name)
     defining = kind is not None or label is not None or config is not None
     retry = None
     if active and not lf.active and not defining and current is not None:

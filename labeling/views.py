@@ -30,6 +30,8 @@ from .models import LabelingFunction, LabelModelRun
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # Sent when a run_status fragment that was polling sees everything finished; pages listening refresh.
 RUN_FINISHED_EVENT = "chorus:run-finished"
+# An LF edit posted against a version or name that changed since the form was opened (services.LFConflict).
+CONFLICT = 409
 
 
 def _nav(request, project, current: str) -> list[dict]:
@@ -77,7 +79,9 @@ def _lf_list_context(request, project, selected: LabelingFunction | None) -> dic
     return context
 
 
-def _studio_response(request, project, *, lf=None, form=None, error: ServiceError | None = None):
+def _studio_response(
+    request, project, *, lf=None, form=None, error: ServiceError | None = None, status: int | None = None
+):
     context = _lf_list_context(request, project, lf)
     form = form or (editor.form_from_version(lf, project) if lf else editor.blank_form(project))
     query = {k: ("1" if v is True else "" if v is False else v) for k, v in form.items()}
@@ -99,7 +103,8 @@ def _studio_response(request, project, *, lf=None, form=None, error: ServiceErro
             "form_editable": lf is None or lf.current is None or lf.current.kind in editor.EDITOR_KINDS,
         }
     )
-    return render(request, "labeling/lf_studio.html", context, status=422 if error else 200)
+    context["conflict"] = isinstance(error, services.LFConflict)
+    return render(request, "labeling/lf_studio.html", context, status=status or (422 if error else 200))
 
 
 @login_required
@@ -161,6 +166,7 @@ def lf_edit(request, pk, lf_id):
         check(request.user, "edit_lfs", project)
         form = editor.form_from_data(request.POST)
         before, old_name = lf.current_id, lf.name
+        seen_version, seen_name = editor.seen_of(request.POST)
         try:
             lf = services.update_lf(
                 lf=lf,
@@ -169,7 +175,17 @@ def lf_edit(request, pk, lf_id):
                 kind=form["kind"],
                 label=editor.label_of(form),
                 config=editor.config_of(form),
+                seen_version=seen_version,
+                seen_name=seen_name,
             )
+        except services.LFConflict as exc:
+            # The form comes back as typed, now based on the stored version: saving it again is the
+            # explicit "save mine anyway"; the message says what it would replace.
+            stored = _live_lf(project, lf.pk)
+            if seen_name is not None and form["name"].strip() == seen_name:
+                # The name was not touched in this form: it takes the new one rather than undo the rename.
+                form["name"] = stored.name
+            return _studio_response(request, project, lf=stored, form=form, error=exc, status=CONFLICT)
         except ServiceError as exc:
             return _studio_response(request, project, lf=lf, form=form, error=exc)
         lf = _live_lf(project, lf.pk)
