@@ -186,9 +186,12 @@ class LFConflict(ServiceError):
         if seen_version is not None and number != seen_version:
             who = version.created_by.username if version and version.created_by else "someone"
             when = f" at {_when(version.created_at)}" if version else ""
-            what = f"“{lf.name}” was saved as version {number} by {who}{when}"
             if seen_name is not None and seen_name != lf.name:
-                what += f" (it was “{seen_name}” when you opened it)"
+                what = (
+                    f"“{seen_name}” was renamed to “{lf.name}” and saved as version {number} by {who}{when}"
+                )
+            else:
+                what = f"“{lf.name}” was saved as version {number} by {who}{when}"
         else:
             event = _last_rename(lf)
             who = event.actor.username if event and event.actor else "someone"

@@ -49,7 +49,7 @@ def test_a_stale_tab_cannot_revert_a_rename_and_keeps_what_was_typed(client, pro
     assert response.status_code == 409
     page = response.content.decode()
     assert re.search(
-        r"“phone number” was saved as version 2 by alice at \d\d:\d\d \(it was “phone” when you opened it\) "
+        r"“phone” was renamed to “phone number” and saved as version 2 by alice at \d\d:\d\d "
         r"after you opened it: <a href=\"[^\"]+\">reload to see it</a>, or save yours over it",
         page,
     ), page
