@@ -126,7 +126,6 @@ def sample(request, pk, row):
     if request.method == "POST":
         check(request.user, "label", project)
         label = project.label_index(request.POST.get("label", ""))
-        seen = request.POST.get("version")
         try:
             if label is None:
                 raise ServiceError("choose one of the project's labels", "label")
@@ -135,7 +134,7 @@ def sample(request, pk, row):
                 sample=found,
                 user=request.user,
                 label=label,
-                expected=project_services.UNCHECKED if seen is None else seen,
+                expected=project_services.expected_version(request.POST.get("version")),
             )
         except project_services.LabelConflict as exc:
             # Shown with the stored label, the buttons now carrying its version, and a replace button.

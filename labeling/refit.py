@@ -364,9 +364,9 @@ def _compute(run: LabelModelRun, versions) -> None:
     names = [v.lf.name for v in usable]
     # Sources the label model counted once (an exact copy) or whose agreement it did not read as accuracy
     # (a pair voting together far beyond chance): the dashboard says so next to the learned accuracy.
-    copies = list(getattr(model, "duplicate_of", None) or [])
+    copies = model.duplicate_of  # per source of L_fit: the LFs first, then any annotators
     together: dict[int, list[str]] = {}
-    for i, j in model.dependent_pairs() if hasattr(model, "dependent_pairs") else []:
+    for i, j in model.dependent_pairs():
         if i < len(names) and j < len(names):
             together.setdefault(i, []).append(names[j])
             together.setdefault(j, []).append(names[i])
@@ -391,9 +391,8 @@ def _compute(run: LabelModelRun, versions) -> None:
                 "learned_accuracy": None
                 if learned is None or not np.isfinite(learned[j])
                 else float(learned[j]),
-                "copy_of": names[copies[j]]
-                if j < len(copies) and copies[j] is not None and copies[j] < len(names)
-                else None,
+                # A copy is of an earlier column, so of an LF too.
+                "copy_of": None if copies[j] is None else names[copies[j]],
                 "votes_with": together.get(j, []),
                 "warnings": _lf_warnings(s, labels),
             }

@@ -81,14 +81,13 @@ def review(request, pk):
             label = int(request.POST.get("label", ""))
         except ValueError:
             label = -1
-        seen = request.POST.get("version")
         try:
             services.adjudicate(
                 project=project,
                 sample=sample,
                 user=request.user,
                 label=label,
-                expected=services.UNCHECKED if seen is None else seen,
+                expected=services.expected_version(request.POST.get("version")),
             )
         except services.LabelConflict as exc:
             # Another reviewer (or tab) decided since this card was shown: the card shows their decision and

@@ -542,6 +542,12 @@ def label_version(label: Annotation | Adjudication | None) -> str:
 UNCHECKED = object()
 
 
+def expected_version(posted: str | None):
+    """annotate()'s / adjudicate()'s `expected` for a form's posted `version` ("" for "I saw none"): a post
+    without one (a form from before versions) is not checked."""
+    return UNCHECKED if posted is None else posted
+
+
 @transaction.atomic
 def annotate(
     *,

@@ -509,10 +509,8 @@ def label_comment(request, pk):
 
 
 def _seen(request):
-    """The version of my label the page showed (the form's `version`; "" for none); a post without one (a
-    form from before versions) is not checked."""
-    seen = request.POST.get("version")
-    return services.UNCHECKED if seen is None else seen
+    """The version of my label the page showed (see services.expected_version)."""
+    return services.expected_version(request.POST.get("version"))
 
 
 def _label_index(raw) -> int:

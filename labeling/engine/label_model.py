@@ -216,7 +216,7 @@ class LabelModel:
         self._voted = voted
         self._renumber = np.full(k, ABSTAIN, dtype=np.int64)
         self._renumber[voted] = np.arange(len(voted))
-        self.unvoted_classes = [int(c) for c in range(k) if c not in set(voted.tolist())]
+        self.unvoted_classes = [int(c) for c in np.setdiff1d(np.arange(k), voted)]
         inner = LabelModel(
             len(voted), seed=self.seed, model=self.model, selection_metric=self.selection_metric
         )

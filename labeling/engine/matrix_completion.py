@@ -47,7 +47,7 @@ TRIPLET_FLOOR = 0.01
 # A pair of sources that shares DEPENDENT_SHARE of the smaller one's votes, on at least DEPENDENT_MIN_VOTES
 # rows, and whose votes covary more than DEPENDENT_RATIO times what their triplet starts imply, depends on
 # each other (see dependent_pairs). On the bench's four LF sets the largest ratio of a clean pair is 3.8
-# (sharing 67 %); an LF keeping 95 % of another's votes reached 12 to 15 there, one adding a rare word to a
+# (sharing 65 %); an LF keeping 95 % of another's votes reached 12 to 15 there, one adding a rare word to a
 # keyword LF 7.1.
 DEPENDENT_SHARE = 0.8
 DEPENDENT_RATIO = 5.0
@@ -278,6 +278,13 @@ class MatrixCompletion(ConfusionModel):
         return theta
 
 
+def vote_covariance(mo: VoteMoments) -> np.ndarray:
+    """(m*k) x (m*k): the covariance of the vote indicators (column j*k + l: source j voted l)."""
+    n = float(max(mo.n, 1))
+    mu = mo.counts.ravel() / n
+    return mo.gram / n - np.outer(mu, mu)
+
+
 def triplet_start(
     mo: VoteMoments, outcome: np.ndarray, prior: np.ndarray, fallback: np.ndarray, seed: int = 0
 ) -> np.ndarray:
@@ -300,7 +307,7 @@ def triplet_start(
         return theta
     owner, cls = flat // k, flat % k
     mu = mo.counts.ravel()[flat] / n
-    C = mo.gram[np.ix_(flat, flat)] / n - np.outer(mu, mu)
+    C = vote_covariance(mo)[np.ix_(flat, flat)]
     b, c = np.triu_indices(len(flat), 1)
     keep = (owner[b] != owner[c]) & (np.abs(C[b, c]) > 1e-12)
     b, c = b[keep], c[keep]
@@ -343,15 +350,15 @@ def dependent_pairs(
     n = float(max(mo.n, 1))
     mu = mo.counts / n
     co = mo.gram.reshape(m, k, m, k)
-    C = co / n - mu[:, :, None, None] * mu[None, None, :, :]
+    C = vote_covariance(mo).reshape(m, k, m, k)
     d = theta[:, 1, :k] - theta[:, 0, :k]
     implied = float(prior[0] * prior[1]) * d[:, :, None, None] * d[None, None, :, :]
     present = (mo.counts > 0) & outcome[:, None]
     usable = (
         present[:, :, None, None] & present[None, None, :, :] & (implied > 0) & (co >= DEPENDENT_MIN_VOTES)
     )
-    # Significant too: a near-random LF implies almost no covariance, and sampling noise alone can be 8 times
-    # that (a covariance of two indicators is measured to about sqrt(var_a var_b / n)).
+    # Significant too: a near-random LF implies almost no covariance, and sampling noise alone can be many
+    # times that (a covariance of two indicators is measured to about sqrt(var_a var_b / n)).
     var = mu * (1.0 - mu)
     noise = np.sqrt(var[:, :, None, None] * var[None, None, :, :] / n)
     # And most of one's votes are the other's (a near-copy, what the fit cannot tell from accuracy); pairs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,6 +97,15 @@ class BrowserSession:
         page.on(
             "requestfailed", lambda req: self.problems.append(f"request failed: {req.url} ({req.failure})")
         )
+
+    def second_tab(self) -> tuple[Any, list[str]]:
+        """Another tab of the same browser (signed in as the first), and the problems it reports: script
+        errors and answers of 400 or more."""
+        tab = self.page.context.new_page()
+        problems: list[str] = []
+        tab.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+        tab.on("response", lambda res: res.status >= 400 and problems.append(f"{res.status} for {res.url}"))
+        return tab, problems
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path

@@ -26,10 +26,7 @@ def test_a_stale_tab_is_told_and_replaces_the_label_only_on_its_key(browser_sess
     session.sign_in("charlie", PASSWORD)
     tab_a = session.page
     expect(tab_a).to_have_url(session.url("/"))
-    tab_b = tab_a.context.new_page()
-    b_problems: list[str] = []
-    tab_b.on("pageerror", lambda exc: b_problems.append(f"script error: {exc}"))
-    tab_b.on("response", lambda res: res.status >= 400 and b_problems.append(f"{res.status} for {res.url}"))
+    tab_b, b_problems = session.second_tab()
     for tab in (tab_a, tab_b):
         tab.goto(url)
         expect(tab.locator("#sample-text")).to_have_text("win a free phone")

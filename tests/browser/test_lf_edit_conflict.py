@@ -27,10 +27,7 @@ def test_a_stale_tab_is_told_of_the_rename_and_saves_over_it_only_when_asked(bro
     session.sign_in("alice", PASSWORD)
     tab_a = session.page
     expect(tab_a).to_have_url(session.url("/"))
-    tab_b = tab_a.context.new_page()
-    b_problems: list[str] = []
-    tab_b.on("pageerror", lambda exc: b_problems.append(f"script error: {exc}"))
-    tab_b.on("response", lambda res: res.status >= 400 and b_problems.append(f"{res.status} for {res.url}"))
+    tab_b, b_problems = session.second_tab()
     for tab in (tab_a, tab_b):
         tab.goto(url)
         expect(tab.locator("#editor-title")).to_contain_text("Editing “phone”")

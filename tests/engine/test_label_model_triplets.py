@@ -5,17 +5,7 @@ import pytest
 
 from labeling.engine import LabelModel, MatrixCompletion
 from labeling.engine.matrix_completion import TRIPLET_FLOOR, triplet_start, vote_moments
-
-
-def one_sided(n, sides, hit, false_alarm, seed=0):
-    """LF j votes sides[j] on hit[j] of that class's rows and on false_alarm[j] of the other's."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    L = np.full((n, len(sides)), -1, dtype=np.int64)
-    for j, c in enumerate(sides):
-        fires = np.where(y == c, rng.random(n) < hit[j], rng.random(n) < false_alarm[j])
-        L[fires, j] = c
-    return L, y
+from tests.engine.test_label_model_dev_fit import one_sided
 
 
 def vote_rates(L, y):
